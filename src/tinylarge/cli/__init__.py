@@ -1,0 +1,1 @@
+"""The ``tinylarge`` command: ``main`` assembles the sub-commands, one module per concern."""
