@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# Everything for humans (tables, progress bars, logs) goes to stderr so stdout stays machine-readable.
+# Everything for humans (tables, progress bars, logs) goes to stderr: stdout stays machine-readable.
 console = Console(stderr=True)
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout (humans: stderr).")
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout (humans: stderr)")
 
 
 def emit_json(payload: dict[str, Any]) -> None:

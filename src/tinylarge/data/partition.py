@@ -54,9 +54,9 @@ def partition_dirichlet(
 
 
 def partition_by_group(groups: np.ndarray | None, n_clients: int | None = None) -> list[np.ndarray]:
-    """One part per natural group (subject, speaker); with ``n_clients`` groups are dealt round-robin."""
+    """One part per natural group (subject, speaker); ``n_clients`` deals groups round-robin."""
     if groups is None:
-        raise TinylargeError("this dataset has no group ids (subject/speaker); use iid or dirichlet")
+        raise TinylargeError("this dataset has no group ids (subject, speaker); use iid")
     ids = np.unique(groups)
     n = len(ids) if n_clients is None else n_clients
     if not 1 <= n <= len(ids):

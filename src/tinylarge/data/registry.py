@@ -154,7 +154,9 @@ def _n_test(y: np.ndarray, test_fraction: float) -> int:
     return sum(int(round(test_fraction * n)) for n in np.bincount(y) if n)
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, test)``: each class split in ``test_fraction`` with a seeded shuffle."""
     rng = np.random.default_rng(seed)
     train, test = [], []
