@@ -22,7 +22,15 @@ app = typer.Typer(
 
 # Each module exposes register(app). Modules whose dependencies are missing are skipped rather than
 # breaking every other command.
-COMMAND_MODULES = ("data_cmd", "demo_cmd", "tiny_cmd", "codegen_cmd")
+COMMAND_MODULES = (
+    "data_cmd",
+    "demo_cmd",
+    "tiny_cmd",
+    "codegen_cmd",
+    "integrate_cmd",
+    "offload_cmd",
+    "large_cmd",
+)
 
 
 def _version(value: bool) -> None:

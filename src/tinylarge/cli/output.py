@@ -36,7 +36,10 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     """A rich table with right-aligned numeric-looking columns."""
     t = Table(title=title)
     for col in columns:
-        t.add_column(col, justify="left" if col in ("name", "device", "model", "op") else "right")
+        t.add_column(
+            col,
+            justify="left" if col in ("name", "device", "model", "op", "link", "arch") else "right",
+        )
     for row in rows:
         t.add_row(*[_cell(v) for v in row])
     return t
@@ -56,5 +59,5 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except TinylargeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(code=2) from None

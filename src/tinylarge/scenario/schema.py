@@ -1,0 +1,87 @@
+"""The scenario schema (pydantic), loaded from YAML; the default is ``scenarios/demo.yaml``."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tinylarge.errors import TinylargeError
+from tinylarge.models import ModelSpec
+from tinylarge.train import TrainConfig
+
+
+class RoleConfig(BaseModel):
+    """A model in the scenario (teacher or student): its architecture and how to train it.
+
+    ``None`` means the tuned preset for the scenario's dataset.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: ModelSpec | None = None
+    train: TrainConfig | None = None
+
+
+class Scenario(BaseModel):
+    """One experiment. Later stages (quantize, deploy, offload, federate) add sections here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$", description="run folder prefix")
+    dataset: str = "mnist5k"
+    seed: int = Field(0, ge=0, description="split, init and training seed")
+    teacher: RoleConfig = RoleConfig()
+    student: RoleConfig = RoleConfig()
+    runs_dir: Path = Path("runs")
+    cache_dir: Path | None = Field(
+        None, description="trained-model cache (default ~/.cache/tinylarge)"
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        from tinylarge.data.registry import dataset_names
+
+        if name not in dataset_names():
+            raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
+        return name
+
+
+def _reason(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def _validate(data: object, origin: str) -> Scenario:
+    try:
+        return Scenario.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {_reason(e['msg'])}"
+            for e in exc.errors()
+        )
+        raise TinylargeError(f"invalid scenario {origin}: {problems}") from None
+    except TinylargeError as exc:  # a registry lookup inside a nested validator
+        raise TinylargeError(f"invalid scenario {origin}: {exc}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file; errors name the file, the field and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TinylargeError(f"cannot read scenario {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TinylargeError(f"scenario {str(path)!r} is not valid YAML: {exc}") from None
+    return _validate(data, repr(str(path)))
+
+
+def default_scenario() -> Scenario:
+    """The embedded default scenario that ``tinylarge demo`` runs."""
+    text = resources.files("tinylarge.scenario").joinpath("scenarios/demo.yaml").read_text()
+    return _validate(yaml.safe_load(text), "demo.yaml (embedded)")

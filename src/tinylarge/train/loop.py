@@ -1,0 +1,256 @@
+"""Deterministic CPU training with early stopping on a held-out validation split.
+
+``fit`` carves a stratified validation split out of the training data, trains with the optimizer
+and schedule of a ``TrainConfig``, keeps the weights of the best validation epoch (higher accuracy,
+ties broken by lower loss), restores them and reports test accuracy. Same seed, same weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from tinylarge.models.checkpoint import atomic_torch_save
+from tinylarge.train.augment import random_shift
+from tinylarge.train.config import Optimizer, Schedule, TrainConfig
+
+
+class TrainData(Protocol):
+    """What ``fit`` reads from a ``tinylarge.data.Dataset``: normalised NCHW arrays and labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    """Outcome of one ``fit``; ``history`` has one dict per epoch run."""
+
+    best_val_accuracy: float
+    test_accuracy: float
+    n_epochs: int
+    best_epoch: int
+    train_time_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    from_cache: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
+        return cls(**data)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch's global RNGs (model init draws from torch's)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Ask torch for deterministic kernels for the duration (cheap on CPU), then restore."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def split_validation(
+    y: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, val)``: ``val_fraction`` of each class (at least one when it has two)."""
+    if val_fraction <= 0.0:
+        return np.arange(len(y)), np.array([], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_val = min(len(idx) - 1, max(1, round(val_fraction * len(idx))))
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _as_tensor(a: np.ndarray | torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return (
+        a.to(dtype) if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a), dtype=dtype)
+    )
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512
+) -> np.ndarray:
+    """Logits ``(n, n_classes)`` for inputs ``x`` of shape ``(n, C, H, W)``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    xt = _as_tensor(x, torch.float32)
+    out = [model(xt[i : i + batch_size]) for i in range(0, len(xt), batch_size)]
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def evaluate(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+    """Top-1 accuracy in ``[0, 1]`` of ``model`` on ``(x, y)``."""
+    y_np = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if len(y_np) == 0:
+        return float("nan")
+    return float((predict_logits(model, x).argmax(axis=1) == y_np).mean())
+
+
+@torch.no_grad()
+def _val_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    logits = torch.from_numpy(predict_logits(model, x))
+    return float((logits.argmax(1) == y).float().mean()), float(F.cross_entropy(logits, y))
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    # no weight decay on BatchNorm and bias parameters (He et al. 2019, "Bag of Tricks")
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer is Optimizer.SGD:
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def _scheduler(
+    opt: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule is Schedule.ONECYCLE:
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=config.lr, total_steps=total_steps, pct_start=0.25
+        )
+    if config.schedule is Schedule.COSINE:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A seeded shuffle cut into batches; a trailing batch of one is dropped (BatchNorm needs 2)."""
+    perm = torch.randperm(n, generator=generator)
+    batches = list(torch.split(perm, batch_size))
+    if len(batches) > 1 and len(batches[-1]) < 2:
+        batches.pop()
+    return batches
+
+
+def fit(
+    model: nn.Module,
+    dataset: TrainData,
+    config: TrainConfig | None = None,
+    progress: bool = True,
+    checkpoint_path: str | Path | None = None,
+    name: str = "train",
+) -> TrainResult:
+    """Train ``model`` in place on ``dataset.x_train`` and return its ``TrainResult``.
+
+    The best-validation weights are restored before the test evaluation; with ``checkpoint_path``
+    they are also written there (``torch.save`` of the state dict) whenever they improve. With
+    ``val_fraction == 0`` the score is taken on the (unaugmented) training data instead.
+    Inputs are ``(n, C, H, W)`` float32; the model is left in eval mode.
+    """
+    config = config or TrainConfig()
+    seed_everything(config.seed)
+    # channels-last runs oneDNN's convolutions ~1.5-2x faster on CPU; undone before returning
+    model.to(memory_format=torch.channels_last)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_idx, val_idx = split_validation(
+        np.asarray(dataset.y_train), config.val_fraction, config.seed
+    )
+    x_all = _as_tensor(dataset.x_train, torch.float32)
+    y_all = _as_tensor(dataset.y_train, torch.long)
+    x_tr = x_all[train_idx].contiguous(memory_format=torch.channels_last)
+    y_tr = y_all[train_idx]
+    x_val, y_val = (x_all[val_idx], y_all[val_idx]) if len(val_idx) else (x_tr, y_tr)
+
+    steps_per_epoch = len(_batches(len(x_tr), config.batch_size, torch.Generator().manual_seed(0)))
+    opt = _optimizer(model, config)
+    sched = _scheduler(opt, config, config.epochs * steps_per_epoch)
+    best_key, best_epoch, best_state = (-1.0, 0.0), 0, copy.deepcopy(model.state_dict())
+    history: list[dict[str, float]] = []
+    start_s = time.perf_counter()
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
+    )
+    with deterministic(), bar:
+        task = bar.add_task(name, total=config.epochs, status="")
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            loss_sum, correct, seen = 0.0, 0, 0
+            for idx in _batches(len(x_tr), config.batch_size, generator):
+                xb, yb = x_tr[idx], y_tr[idx]
+                if config.augment:
+                    xb = random_shift(xb, config.shift_px, generator)
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.item() * len(yb)
+                correct += int((logits.argmax(1) == yb).sum())
+                seen += len(yb)
+            val_acc, val_loss = _val_score(model, x_val, y_val)
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": loss_sum / max(seen, 1),
+                    "train_accuracy": correct / max(seen, 1),
+                    "val_accuracy": val_acc,
+                    "val_loss": val_loss,
+                    "lr": opt.param_groups[0]["lr"],
+                }
+            )
+            if (val_acc, -val_loss) > best_key:
+                best_key, best_epoch = (val_acc, -val_loss), epoch
+                best_state = copy.deepcopy(model.state_dict())
+                if checkpoint_path is not None:
+                    atomic_torch_save(best_state, Path(checkpoint_path))
+            bar.update(
+                task, advance=1, status=f"val {val_acc:.3f} (best {best_key[0]:.3f} @ {best_epoch})"
+            )
+            if config.patience and epoch - best_epoch >= config.patience:
+                break
+    train_time_s = time.perf_counter() - start_s
+    model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)
+    model.eval()
+    return TrainResult(
+        best_val_accuracy=best_key[0],
+        test_accuracy=evaluate(model, dataset.x_test, dataset.y_test),
+        n_epochs=len(history),
+        best_epoch=best_epoch,
+        train_time_s=train_time_s,
+        history=history,
+    )
