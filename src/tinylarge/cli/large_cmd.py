@@ -1,0 +1,225 @@
+"""``tinylarge serve | token | device | fleet``: the LargeML service, device tokens, live agents.
+
+Each command parses its options, builds a config and calls one library function in
+``tinylarge.large``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+
+from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+
+
+def serve(
+    config: Path | None = typer.Option(
+        None, "--config", help="service config (YAML/JSON: models, limits, batching, auth)"
+    ),
+    checkpoint: list[Path] = typer.Option(
+        [], "--checkpoint", help="serve this tinylarge checkpoint (repeatable; name = file stem)"
+    ),
+    secret_file: Path = typer.Option(
+        Path("service-secret.hex"),
+        "--secret-file",
+        help="token key (hex); created if missing. Issue tokens with `tinylarge token`",
+    ),
+    host: str = typer.Option("127.0.0.1", help="interface to bind (loopback by default)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
+    max_batch_size: int = typer.Option(32, min=1),
+    max_wait_s: float = typer.Option(0.005, min=0.0, max=1.0),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Run the LargeML inference service (FastAPI/uvicorn) until interrupted.
+
+    With --json, one JSON object (url, workers, models) is printed once the models are loaded.
+
+    Endpoints: POST /v1/models/{name}/infer, POST /v1/models/{name}/split/{cut},
+    GET /v1/models, GET /health, GET /metrics; OpenAPI at /docs and /openapi.json.
+    """
+    import uvicorn
+
+    from tinylarge.large.backends import BackendSpec, load_backend
+    from tinylarge.large.service.config import ServiceConfig, load_config
+    from tinylarge.large.service.main import CONFIG_ENV, create_app
+    from tinylarge.secure.tokens import write_secret
+
+    with user_errors():
+        if config is not None:
+            cfg = load_config(config)
+        elif checkpoint:
+            cfg = ServiceConfig(
+                models=[BackendSpec(name=p.stem, path=str(p.resolve())) for p in checkpoint],
+                max_batch_size=max_batch_size,
+                max_wait_s=max_wait_s,
+                max_samples_per_request=min(32, max_batch_size),
+            )
+        else:
+            from tinylarge.errors import TinylargeError
+
+            raise TinylargeError("give --config FILE or at least one --checkpoint MODEL.pt")
+        if cfg.secret_file is None:
+            if not secret_file.exists():
+                write_secret(secret_file)
+                console.print(f"created token key {secret_file} (mode 600)")
+            cfg = cfg.model_copy(update={"secret_file": str(secret_file.resolve())})
+        # load every model here first: a bad checkpoint is a clear error, not a failed startup
+        backends = {spec.name: load_backend(spec) for spec in cfg.models}
+        if workers == 1:
+            target = create_app(cfg, backends=backends)
+        else:
+            for backend in backends.values():
+                backend.close()
+            # uvicorn starts the workers itself: they rebuild the app from the config JSON
+            os.environ[CONFIG_ENV] = cfg.model_dump_json()
+            target = "tinylarge.large.service.main:app_from_env"
+    url = f"http://{host}:{port}"
+    console.print(f"serving {sorted(backends)} at {url} ({workers} worker(s)); Ctrl-C stops")
+    if json_out:  # printed before serving: the server runs until it is interrupted
+        emit_json({"url": url, "workers": workers, "models": sorted(backends)})
+    uvicorn.run(
+        target,
+        factory=workers > 1,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        ws="none",
+    )
+
+
+def token(
+    device_id: str = typer.Argument(..., help="device id (A-Z a-z 0-9 _ -, up to 64)"),
+    secret_file: Path = typer.Option(Path("service-secret.hex"), "--secret-file"),
+    ttl_s: float = typer.Option(86400.0, min=1.0, help="lifetime in seconds"),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Issue a device token signed with the service's key (HMAC-SHA256, with expiry)."""
+    from tinylarge.secure.tokens import issue_token, read_secret, verify_token
+
+    with user_errors():
+        secret = read_secret(secret_file)
+        tok = issue_token(secret, device_id, ttl_s)
+        claims = verify_token(secret, tok)
+    if json_out:
+        emit_json({"device_id": device_id, "token": tok, "expires_at_s": claims.expires_at_s})
+    else:
+        typer.echo(tok)
+
+
+def device(
+    tflite: Path = typer.Option(..., "--tflite", help="the device's int8 .tflite (runs in TFLM)"),
+    url: str = typer.Option("http://127.0.0.1:8000", help="service base URL"),
+    device_token: str = typer.Option(..., "--token", help="this device's token"),
+    model: str = typer.Option(..., "--model", help="service model to offload to"),
+    dataset: str = typer.Option("digits", help="dataset whose test split the device plays"),
+    n_requests: int = typer.Option(100, "--requests", min=1),
+    offset: int = typer.Option(0, min=0, help="first test sample to play"),
+    threshold: float = typer.Option(0.9, min=0.0, help="offload below this max probability"),
+    device_id: str = typer.Option("device-0", "--device-id"),
+    cut: int | None = typer.Option(
+        None, min=0, help="split mode: --tflite is blocks[:cut]; the service runs the rest"
+    ),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Play one live device: TFLM inference, max-probability gate, HTTP offload of the rest.
+
+    With --cut K it does split computing: the int8 activation after block K goes to the service.
+    """
+    import numpy as np
+
+    from tinylarge.data import load_dataset
+    from tinylarge.large.agent import DeviceAgent
+    from tinylarge.large.client import AsyncLargeClient
+    from tinylarge.tiny.runtime import TflmRuntime
+
+    with user_errors():
+        ds = load_dataset(dataset)
+        runtime = TflmRuntime(tflite)
+        idx = (offset + np.arange(n_requests)) % len(ds.y_test)
+
+        async def main():
+            async with AsyncLargeClient(url, device_token) as client:
+                agent = DeviceAgent(runtime, client, model, threshold, device_id, cut=cut)
+                return await agent.run(ds.x_test[idx], ds.y_test[idx])
+
+        summary = asyncio.run(main()).summary()
+    if json_out:
+        emit_json(summary)
+        return
+    rows = [
+        [k, v if not isinstance(v, dict) else f"p50 {v['p50']:.4g} / p99 {v['p99']:.4g}"]
+        for k, v in summary.items()
+    ]
+    console.print(table(f"device {device_id}", ["name", "value"], rows))
+
+
+def fleet(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="LargeML checkpoint to serve"),
+    tflite: Path = typer.Option(..., "--tflite", help="the devices' int8 .tflite"),
+    dataset: str | None = typer.Option(None, help="samples to play (default: checkpoint's)"),
+    agents: int = typer.Option(8, "--agents", min=1, max=1000),
+    n_requests: int = typer.Option(50, "--requests", min=1, help="samples per agent"),
+    threshold: float = typer.Option(0.9, min=0.0, help="offload below this max probability"),
+    cut: int | None = typer.Option(
+        None, min=0, help="split mode: --tflite is blocks[:cut]; the service runs the rest"
+    ),
+    workers: int = typer.Option(1, min=1, max=64),
+    max_batch_size: int = typer.Option(32, min=1),
+    max_wait_s: float = typer.Option(0.005, min=0.0, max=1.0),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Start one service and K live agents on loopback; report throughput, p50/p99, failures."""
+    from tinylarge.large.fleet import FleetConfig, run_fleet
+
+    with user_errors():
+        result = run_fleet(
+            FleetConfig(
+                checkpoint=str(checkpoint),
+                tflite=str(tflite),
+                dataset=dataset,
+                n_agents=agents,
+                n_requests=n_requests,
+                threshold=threshold,
+                cut=cut,
+                workers=workers,
+                max_batch_size=max_batch_size,
+                max_wait_s=max_wait_s,
+            )
+        )
+    out = result.to_dict()
+    if json_out:
+        emit_json(out)
+        return
+    rows = [
+        ["agents", result.n_agents],
+        ["requests", result.n_requests],
+        ["offloaded", f"{result.n_offloaded} ({result.offload_fraction:.1%})"],
+        ["failed", result.n_failed],
+        ["throughput (req/s)", result.throughput_rps],
+        ["latency p50 / p99 (ms)", _ms(result.latency_s)],
+        ["offload latency p50 / p99 (ms)", _ms(result.offload_latency_s)],
+        ["accuracy (device only)", f"{result.accuracy:.4f} ({result.device_accuracy:.4f})"],
+        ["server batch size mean / max", _batch(result.server)],
+    ]
+    console.print(table("fleet on loopback", ["name", "value"], rows))
+
+
+def _ms(q: dict) -> str:
+    return f"{q['p50'] * 1e3:.2f} / {q['p99'] * 1e3:.2f}"
+
+
+def _batch(server: dict) -> str:
+    b = server.get("batch_size", {})
+    return f"{b.get('mean', 0):.2f} / {b.get('max', 0):.0f}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("token")(token)
+    app.command("device")(device)
+    app.command("fleet")(fleet)

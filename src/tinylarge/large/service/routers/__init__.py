@@ -1,0 +1,1 @@
+"""Endpoints by concern: inference, model listing, operations (health, metrics)."""
