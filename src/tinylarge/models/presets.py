@@ -29,7 +29,8 @@ def _series_stem_stride(info: HasShape) -> int:
 def default_teacher_spec(info: HasShape) -> ModelSpec:
     """The LargeML teacher for a dataset: a 2-D ResNet for images, a 1-D ResNet for time series."""
     if info.kind == "image":
-        return ModelSpec(name="resnet2d", width=32, depth=4, kernel_size=3, stem_stride=2)
+        # 24-53-116-255 channels: 1.1 M params, 10 M MACs; 98.5-98.8 % on mnist5k in 15 epochs
+        return ModelSpec(name="resnet2d", width=24, depth=4, growth=2.2, kernel_size=3)
     return ModelSpec(
         name="resnet1d", width=64, depth=3, kernel_size=7, stem_stride=_series_stem_stride(info)
     )
@@ -38,7 +39,8 @@ def default_teacher_spec(info: HasShape) -> ModelSpec:
 def default_student_spec(info: HasShape) -> ModelSpec:
     """The TinyML student for a dataset: a small strided CNN (2-D or 1-D)."""
     if info.kind == "image":
-        return ModelSpec(name="cnn2d", width=12, depth=3, kernel_size=3)
+        # 14-14-28-56 channels: 20 k params (1.8 % of the teacher), 0.84 M MACs, ~97.5-98 %
+        return ModelSpec(name="cnn2d", width=14, depth=3, kernel_size=3)
     return ModelSpec(
         name="cnn1d", width=16, depth=3, kernel_size=5, stem_stride=_series_stem_stride(info)
     )
