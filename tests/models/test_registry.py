@@ -22,7 +22,8 @@ SERIES_SHAPES = [(6, 1, 100), (1, 1, 24), (12, 1, 29)]
 
 def test_registry_lists_teachers_and_students():
     assert set(list_models()) == {
-        "resnet2d", "resnet1d", "cnn2d", "dscnn2d", "cnn1d", "dscnn1d", "mlp"
+        "resnet2d", "resnet1d", "cnn2d", "dscnn2d", "cnn1d", "dscnn1d", "mlp",
+        "splitnet2d", "splitnet1d",
     }  # fmt: skip
     assert family("resnet2d").role == "teacher"
     assert family("dscnn1d").role == "student"
@@ -113,3 +114,14 @@ def test_presets_leave_room_for_distillation(info):
     assert 300_000 <= n_teacher <= 3_000_000
     assert n_student <= 25_000
     assert n_student <= 0.02 * n_teacher
+
+
+def test_splitnet_bottleneck_is_the_narrowest_activation():
+    from tinylarge.models.registry import bottleneck_channels
+
+    spec = ModelSpec(name="splitnet2d", width=24, depth=3)
+    net = build_model(spec, (1, 28, 28), 10)
+    sizes = [f[0].numel() for f in net.forward_features(torch.zeros(1, 1, 28, 28))]
+    assert bottleneck_channels(spec) == 3
+    assert sizes[2] == 3 * 7 * 7 == min(sizes)  # stem 28x28, stage 1 14x14, bottleneck 7x7
+    assert sizes[2] < 28 * 28  # smaller than the raw input: worth sending

@@ -1,8 +1,10 @@
 """Architecture families by name, and ``build_model`` turning a ``ModelSpec`` into a module.
 
 LargeML teachers: ``resnet2d`` (images), ``resnet1d`` (time series). TinyML students: ``cnn2d``,
-``dscnn2d`` (depthwise-separable), ``cnn1d``, ``dscnn1d``, ``mlp``. Every family returns a
-``BlockNet``: block 0 is the stem, one block per stage after it, then a pooled linear head.
+``dscnn2d`` (depthwise-separable), ``cnn1d``, ``dscnn1d``, ``mlp``. Split-able nets for split
+computing: ``splitnet2d`` / ``splitnet1d``, a ResNet with a narrow bottleneck early on. Every
+family returns a ``BlockNet``: block 0 is the stem, one block per stage after it, then a pooled
+linear head.
 """
 
 from __future__ import annotations
@@ -31,6 +33,40 @@ def _resnet(dim: int) -> Builder:
             stage += [BasicBlock(c_out, c_out, k, 1, geo) for _ in range(spec.blocks_per_stage - 1)]
             blocks.append(nn.Sequential(*stage))
             c_in = c_out
+        return BlockNet(blocks, pooled_head(c_in, n_classes))
+
+    return build
+
+
+def bottleneck_channels(spec: ModelSpec) -> int:
+    """Channels at a splitnet's bottleneck: an eighth of the stem width, at least 2."""
+    return max(2, round(spec.width / 8))
+
+
+def _splitnet(dim: int) -> Builder:
+    """A ResNet with bottleneck injection for split computing (Matsubara et al., "BottleFit",
+    WoWMoM 2022): after the first stage a strided conv squeezes the features to a few channels
+    (the activation the device sends), a 1x1 conv widens them again, then the remaining stages.
+    Blocks: stem, stage 1, bottleneck (cut here to send it), then the decoder and stages 2..depth.
+    """
+
+    def build(spec: ModelSpec, input_shape: tuple[int, ...], n_classes: int) -> BlockNet:
+        geo, k = Geometry(dim), spec.kernel_size
+        channels = spec.stage_channels()
+        b = bottleneck_channels(spec)
+        blocks: list[nn.Module] = [
+            conv_bn(input_shape[0], spec.width, k, spec.stem_stride, geo),
+            BasicBlock(spec.width, channels[0], k, 2, geo),
+            conv_bn(channels[0], b, k, 2, geo),
+        ]
+        c_in = channels[0]
+        decoder: list[nn.Module] = [conv_bn(b, c_in, 1, 1, geo)]
+        for i, c_out in enumerate(channels[1:]):
+            # the bottleneck already halved the resolution once more: the first stage keeps it
+            decoder.append(BasicBlock(c_in, c_out, k, 1 if i == 0 else 2, geo))
+            c_in = c_out
+        blocks.append(decoder[0])
+        blocks += decoder[1:]
         return BlockNet(blocks, pooled_head(c_in, n_classes))
 
     return build
@@ -84,6 +120,16 @@ _FAMILIES: dict[str, Family] = {
         Family("cnn1d", "student", "timeseries", "plain strided 1-D CNN", _cnn(1, depthwise=False)),
         Family("dscnn1d", "student", "timeseries", "depthwise-separable 1-D CNN", _cnn(1, True)),
         Family("mlp", "student", "any", "multilayer perceptron on the flattened input", _mlp),
+        Family(
+            "splitnet2d", "teacher", "image", "2-D ResNet with an early bottleneck", _splitnet(2)
+        ),
+        Family(
+            "splitnet1d",
+            "teacher",
+            "timeseries",
+            "1-D ResNet with an early bottleneck",
+            _splitnet(1),
+        ),
     ]
 }
 
