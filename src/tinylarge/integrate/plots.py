@@ -1,0 +1,70 @@
+"""Plots for the integration patterns (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_cascade(result: Any, path: str | Path) -> Path:
+    """Accuracy vs offloaded fraction, with the teacher alone and the chosen point marked."""
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    xs = [p["offload_fraction"] for p in result.curve]
+    ys = [100 * p["accuracy"] for p in result.curve]
+    ax.plot(xs, ys, label=f"cascade ({result.gate} gate)")
+    ax.axhline(100 * result.big_accuracy, color="grey", ls="--", label="LargeML alone")
+    ax.plot(
+        [result.offload_fraction], [100 * result.accuracy], "o", color="C3", label="chosen point"
+    )
+    ax.set_xlabel("fraction of inputs offloaded to LargeML")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"cascade on held-out data (n={result.n_eval})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_split(result: Any, path: str | Path) -> Path:
+    """End-to-end latency of every cut on every link (log scale), best cut per link marked."""
+    from tinylarge.integrate.split import Objective, end_to_end
+    from tinylarge.net import load_link
+    from tinylarge.tiny.devices import load_device
+
+    path = Path(path)
+    sleep_w = load_device(result.device).sleep_power_w
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    cuts = [c for c in result.cuts if c.fits]
+    for choice in result.choices:
+        link = load_link(choice.link)
+        ys = [1e3 * end_to_end(c, link, sleep_w, Objective.LATENCY) for c in cuts]
+        (ln,) = ax.plot([c.cut for c in cuts], ys, marker=".", label=choice.link)
+        best = next(c for c in cuts if c.cut == choice.best_cut)
+        ax.plot(
+            [best.cut],
+            [1e3 * end_to_end(best, link, sleep_w, Objective.LATENCY)],
+            "o",
+            ms=9,
+            mfc="none",
+            color=ln.get_color(),
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel(f"cut (blocks on {result.device}; 0 = all on server, last = all on device)")
+    ax.set_ylabel("end-to-end latency (ms)")
+    ax.set_title("split computing: latency per cut and link (circle = chosen)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
