@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # Roadmap order: foundation, deploy, codegen, distill, service; anything new runs after these.
-ORDER = ["demo", "foundation", "deploy", "codegen", "distill", "service", "offload"]
+ORDER = ["demo", "foundation", "deploy", "codegen", "distill", "offload", "service"]
 
 
 def main(names: list[str]) -> int:
