@@ -59,6 +59,16 @@ def test_demo_runs_a_scenario_writes_metrics_and_caches(tmp_path):
     assert json.loads((run_dir / "metrics.json").read_text())["student"] == m["student"]
     assert (tmp_path / "runs" / "latest").resolve() == run_dir.resolve()
     assert (run_dir / "teacher.pt").is_file() and (run_dir / "student.pt").is_file()
+    # deployed: int8 model measured in TFLM, profiled, C code bit-exact, cascade with its curve
+    assert 0.0 <= m["student"]["int8_accuracy"] <= 1.0
+    assert (run_dir / "student_int8.tflite").is_file()
+    assert m["codegen"]["bit_exact_host"] is True
+    assert sorted(p.name for p in (run_dir / "c").iterdir()) == [
+        "tl_kernels.c", "tl_kernels.h", "tl_model.c", "tl_model.h"
+    ]  # fmt: skip
+    assert {p["device"] for p in m["profile"]} >= {"nrf52840", "rp2040", "stm32h7a3"}
+    assert m["cascade"]["accuracy"] >= m["cascade"]["small_accuracy"]
+    assert (run_dir / "plots" / "cascade.png").is_file()
 
     second = json.loads(tinylarge(*args, cwd=tmp_path).stdout)
     assert second["teacher"]["cached"] and second["student"]["cached"]

@@ -30,6 +30,7 @@ def test_full_scenario_round_trips(tmp_path):
         ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
         ("student: {spec: {name: vit}}\n", "unknown model 'vit'; valid: cnn1d"),
         ("name: [unclosed\n", "is not valid YAML"),
+        ("device: arduino-uno\n", "device: unknown device 'arduino-uno'; valid: a100"),
     ],
 )
 def test_bad_scenarios_are_rejected_with_the_reason(tmp_path, text, message):

@@ -50,7 +50,12 @@ def demo(
 
         cfg = _validate({**base.model_dump(exclude_unset=True), **overrides}, "(with overrides)")
         result = run_scenario(cfg, progress=True)
-    m = result.metrics
+    _print_summary(cfg.dataset, result.run_dir, result.metrics)
+    if json_out:
+        emit_json(result.metrics)
+
+
+def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
     rows = [
         [
             role,
@@ -59,15 +64,42 @@ def demo(
             m[role]["size_bytes_float32"],
             m[role]["macs"],
             f"{100 * m[role]['accuracy']:.2f}%",
+            "-" if "int8_accuracy" not in m[role] else f"{100 * m[role]['int8_accuracy']:.2f}%",
             "cache" if m[role]["cached"] else f"{m[role]['train_time_s']:.1f} s",
         ]
         for role in ("teacher", "student")
     ]
-    columns = ["model", "arch", "params", "float32 bytes", "MACs", "test acc", "trained"]
-    console.print(table(f"{cfg.dataset}: LargeML teacher vs TinyML student", columns, rows))
-    console.print(f"run folder: {result.run_dir}  (runs/latest points at it)")
-    if json_out:
-        emit_json(m)
+    columns = ["model", "arch", "params", "float32 B", "MACs", "float acc", "int8 acc", "trained"]
+    console.print(table(f"{dataset}: LargeML teacher vs TinyML student", columns, rows))
+    if "profile" in m:
+        rows = [
+            [
+                p["device"],
+                "yes" if p["fits"] else "no",
+                p["flash_bytes"],
+                p["ram_bytes"],
+                f"{1e3 * p['latency_s']:.2f}",
+                f"{1e3 * p['energy_j']:.4f}",
+            ]
+            for p in m["profile"]
+        ]
+        cols = ["device", "fits", "flash B", "RAM B", "latency ms", "energy mJ"]
+        console.print(table("int8 student on the microcontroller catalog", cols, rows))
+        c = m["codegen"]
+        console.print(
+            f"C code: {run_dir / 'c'} -- arena {c['arena_bytes']} B vs TFLM {c['tflm_arena_bytes']}"
+            f" B, bit-exact with TFLM on the host: {c['bit_exact_host']}"
+        )
+    if "cascade" in m:
+        c = m["cascade"]
+        nb = next((e for e in c["energy"] if e["link"] == "nb-iot"), None)
+        saving = "" if nb is None else f"; device energy -{100 * nb['saving']:.0f}% vs all-offload"
+        console.print(
+            f"cascade on {c['device']}: {100 * c['accuracy']:.2f}% (teacher "
+            f"{100 * c['big_accuracy']:.2f}%) offloading {100 * c['offload_fraction']:.1f}% of "
+            f"inputs{saving} over NB-IoT; curve: {c['plot']}"
+        )
+    console.print(f"run folder: {run_dir}  (runs/latest points at it)")
 
 
 def register(app: typer.Typer) -> None:

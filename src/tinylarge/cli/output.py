@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 # Everything for humans (tables, progress bars, logs) goes to stderr: stdout stays machine-readable.
-console = Console(stderr=True)
+# Wide enough for the tables when stderr is a file or a pipe (rich would assume 80 columns).
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout (humans: stderr)")
 

@@ -15,7 +15,7 @@ from typing import Any
 from tinylarge.data import Dataset, load_dataset
 from tinylarge.scenario.rundir import new_run_dir, point_latest, write_json_atomic
 from tinylarge.scenario.schema import Scenario
-from tinylarge.scenario.stages import train_models
+from tinylarge.scenario.stages import deploy_student, offload_cascade, train_models
 
 
 @dataclass
@@ -32,7 +32,12 @@ class RunContext:
 
 
 Stage = Callable[[RunContext], None]
-STAGES: list[tuple[str, Stage]] = [("train", train_models)]
+# (name, stage, runs only when the scenario's ``deploy`` is on)
+STAGES: list[tuple[str, Stage, bool]] = [
+    ("train", train_models, False),
+    ("deploy", deploy_student, True),
+    ("cascade", offload_cascade, True),
+]
 
 
 @dataclass
@@ -61,7 +66,9 @@ def run_scenario(scenario: Scenario, progress: bool = True) -> RunResult:
     )
     ctx.metrics["scenario"] = scenario.model_dump(mode="json")
     timings: dict[str, float] = {}
-    for name, stage in STAGES:
+    for name, stage, needs_deploy in STAGES:
+        if needs_deploy and not scenario.deploy:
+            continue
         t0 = time.perf_counter()
         stage(ctx)
         timings[name] = round(time.perf_counter() - t0, 3)

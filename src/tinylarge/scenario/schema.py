@@ -26,7 +26,8 @@ class RoleConfig(BaseModel):
 
 
 class Scenario(BaseModel):
-    """One experiment. Later stages (quantize, deploy, offload, federate) add sections here."""
+    """One experiment: train a teacher and a student, then (``deploy``) int8 + profile + C code +
+    cascade. Later roadmap items (federate, sign, orchestrate) add sections here."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,10 +36,23 @@ class Scenario(BaseModel):
     seed: int = Field(0, ge=0, description="split, init and training seed")
     teacher: RoleConfig = RoleConfig()
     student: RoleConfig = RoleConfig()
+    device: str = Field("nrf52840", description="catalog MCU the student is costed and cascaded on")
+    deploy: bool = Field(
+        True, description="after training: int8, profile, C code, cascade (False: train only)"
+    )
     runs_dir: Path = Path("runs")
     cache_dir: Path | None = Field(
         None, description="trained-model cache (default ~/.cache/tinylarge)"
     )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, name: str) -> str:
+        from tinylarge.tiny.devices import list_devices
+
+        if name not in list_devices():
+            raise ValueError(f"unknown device {name!r}; valid: {', '.join(list_devices())}")
+        return name
 
     @field_validator("dataset")
     @classmethod

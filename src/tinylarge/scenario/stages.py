@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from tinylarge.models import (
     count_macs,
     count_params,
@@ -42,6 +44,8 @@ def train_models(ctx: RunContext) -> None:
         save_checkpoint(path, model, spec, meta)
         params = count_params(model)
         ctx.artifacts[str(role)] = model
+        ctx.artifacts[f"{role}_spec"] = spec
+        ctx.artifacts[f"{role}_result"] = result
         ctx.metrics[str(role)] = {
             "arch": spec.name,
             "spec": spec.model_dump(mode="json"),
@@ -55,3 +59,67 @@ def train_models(ctx: RunContext) -> None:
             "cached": result.from_cache,
             "checkpoint": str(path),
         }
+
+
+def deploy_student(ctx: RunContext) -> None:
+    """Quantize the student to full-integer int8 (PTQ, QAT if PTQ loses > 1 point), measure it in
+    TFLM, profile it on every microcontroller of the catalog and generate its C, checked on the
+    host against TFLM. Writes ``student_int8.tflite`` and ``c/`` into the run folder."""
+    from tinylarge.integrate.common import describe, finish_int8
+    from tinylarge.tiny.codegen import codegen
+    from tinylarge.tiny.devices import list_devices, load_device
+    from tinylarge.tiny.profile import analyze_model, profile_facts
+
+    tflite = ctx.run_dir / "student_int8.tflite"
+    report = describe(
+        "student",
+        ctx.artifacts["student"],
+        ctx.artifacts["student_spec"],
+        ctx.dataset,
+        ctx.artifacts["student_result"],
+    )
+    report = finish_int8(
+        report, ctx.artifacts["student"], ctx.dataset, ArtifactCache(ctx.cache_dir), tflite
+    )
+    ctx.artifacts["student_tflite"] = tflite
+    ctx.metrics["student"].update(
+        {
+            "int8_accuracy": report.int8_accuracy,
+            "int8_qat": report.qat,
+            "int8_size_bytes": report.model_size_bytes,
+            "tflm_arena_bytes": report.tflm_arena_bytes,
+            "tflite": str(tflite),
+        }
+    )
+    facts = analyze_model(tflite)
+    mcus = [d for d in (load_device(n) for n in list_devices()) if d.is_mcu]
+    ctx.metrics["profile"] = [profile_facts(facts, d).to_dict() for d in mcus]
+    code = codegen(tflite, ctx.run_dir / "c", verify_modes=("host",), n_random=10, seed=0)
+    ctx.metrics["codegen"] = {
+        "arena_bytes": code.arena_bytes,
+        "tflm_arena_bytes": code.tflm_arena_bytes,
+        "bit_exact_host": code.bit_exact,
+        "files": [str(f) for f in code.files],
+    }
+
+
+def offload_cascade(ctx: RunContext) -> None:
+    """The device's int8 student answers when confident, the teacher otherwise: calibrate the
+    gate for accuracy within 0.2 points of the teacher, cost it on the scenario's device."""
+    from tinylarge.integrate.cascade import CascadeConfig, cascade_inputs, run_cascade
+    from tinylarge.integrate.plots import plot_cascade
+
+    small, big, cost = cascade_inputs(
+        ctx.artifacts["student_tflite"], ctx.artifacts["teacher"], ctx.dataset, ctx.scenario.device
+    )
+    config = CascadeConfig(max_accuracy_drop=0.002, seed=ctx.scenario.seed)
+    result = run_cascade(small, big, ctx.dataset.y_test, config, cost)
+    plot = plot_cascade(result, ctx.run_dir / "plots" / "cascade.png")
+    summary = result.to_dict()
+    summary.pop("curve")
+    summary["plot"] = str(plot)
+    summary["device"] = ctx.scenario.device
+    summary["student_int8_agreement_with_teacher"] = float(
+        np.mean(small.reshape(len(small), -1).argmax(1) == big.argmax(1))
+    )
+    ctx.metrics["cascade"] = summary
