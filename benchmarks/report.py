@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import tempfile
 from datetime import UTC, datetime
@@ -27,18 +28,26 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+# Sections appear in roadmap order whatever order the benchmarks ran in; others go last.
+SECTION_ORDER = ["demo", "foundation", "deploy", "codegen", "distill", "offload", "service"]
+_SECTION = re.compile(r"<!-- (?P<name>[\w-]+):start -->\n.*?<!-- (?P=name):end -->", re.S)
+
+
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace ``<!-- name:start -->...<!-- name:end -->`` in ``path`` (append it if absent)."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    """Replace ``<!-- name:start -->...<!-- name:end -->`` in ``path`` (add it if absent) and
+    keep every section in :data:`SECTION_ORDER`."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"{start}\n{body.rstrip()}\n\n_Measured {stamp} on {machine()}._\n{end}"
-    text = path.read_text() if path.exists() else HEADER
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        text = before + block + after
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+    block = (
+        f"<!-- {name}:start -->\n{body.rstrip()}\n\n_Measured {stamp} on {machine()}._\n"
+        f"<!-- {name}:end -->"
+    )
+    old = path.read_text() if path.exists() else HEADER
+    sections = {m["name"]: m.group(0) for m in _SECTION.finditer(old)}
+    match = _SECTION.search(old)
+    header = old[: match.start()] if match else old
+    sections[name] = block
+    order = sorted(sections, key=lambda n: SECTION_ORDER.index(n) if n in SECTION_ORDER else 99)
+    text = header.rstrip() + "\n\n" + "\n\n".join(sections[n] for n in order) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".BENCHMARKS.")
     with os.fdopen(fd, "w") as f:
         f.write(text)
