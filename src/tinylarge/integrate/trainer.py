@@ -22,40 +22,13 @@ from torch import nn
 from tinylarge.integrate.losses import DistillObjective, match_by_resolution
 from tinylarge.train import TrainConfig, TrainResult, evaluate, seed_everything, split_validation
 from tinylarge.train.augment import random_shift
-from tinylarge.train.config import Optimizer, Schedule
-from tinylarge.train.loop import TrainData, deterministic
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW or Nesterov SGD over the trainable parameters; no decay on norms and biases."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-    ]
-    if config.optimizer is Optimizer.SGD:
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.lr)
-
-
-def make_scheduler(
-    opt: torch.optim.Optimizer, config: TrainConfig, total_steps: int
-) -> torch.optim.lr_scheduler.LRScheduler:
-    if config.schedule is Schedule.ONECYCLE:
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=config.lr, total_steps=max(total_steps, 1), pct_start=0.25
-        )
-    if config.schedule is Schedule.COSINE:
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-
-
-def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """A seeded shuffle cut into batches; a trailing batch of one is dropped (BatchNorm needs 2)."""
-    batches = list(torch.split(torch.randperm(n, generator=generator), batch_size))
-    if len(batches) > 1 and len(batches[-1]) < 2:
-        batches.pop()
-    return batches
+from tinylarge.train.loop import (
+    TrainData,
+    batch_indices,
+    deterministic,
+    make_optimizer,
+    make_scheduler,
+)
 
 
 def epochs_for_steps(n_samples: int, batch_size: int, min_steps: int, epochs: int) -> int:

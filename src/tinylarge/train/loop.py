@@ -124,22 +124,24 @@ def _val_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[floa
     return float((logits.argmax(1) == y).float().mean()), float(F.cross_entropy(logits, y))
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    # no weight decay on BatchNorm and bias parameters (He et al. 2019, "Bag of Tricks")
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW or Nesterov SGD over the trainable parameters; no weight decay on BatchNorm and bias
+    parameters (He et al. 2019, "Bag of Tricks")."""
+    params = [p for p in model.parameters() if p.requires_grad]
     groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
     ]
     if config.optimizer is Optimizer.SGD:
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def _scheduler(
+def make_scheduler(
     opt: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule of ``config`` over ``total_steps`` optimizer steps."""
+    total_steps = max(total_steps, 1)
     if config.schedule is Schedule.ONECYCLE:
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=config.lr, total_steps=total_steps, pct_start=0.25
@@ -149,7 +151,7 @@ def _scheduler(
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     """A seeded shuffle cut into batches; a trailing batch of one is dropped (BatchNorm needs 2)."""
     perm = torch.randperm(n, generator=generator)
     batches = list(torch.split(perm, batch_size))
@@ -187,9 +189,11 @@ def fit(
     y_tr = y_all[train_idx]
     x_val, y_val = (x_all[val_idx], y_all[val_idx]) if len(val_idx) else (x_tr, y_tr)
 
-    steps_per_epoch = len(_batches(len(x_tr), config.batch_size, torch.Generator().manual_seed(0)))
-    opt = _optimizer(model, config)
-    sched = _scheduler(opt, config, config.epochs * steps_per_epoch)
+    steps_per_epoch = len(
+        batch_indices(len(x_tr), config.batch_size, torch.Generator().manual_seed(0))
+    )
+    opt = make_optimizer(model, config)
+    sched = make_scheduler(opt, config, config.epochs * steps_per_epoch)
     best_key, best_epoch, best_state = (-1.0, 0.0), 0, copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
     start_s = time.perf_counter()
@@ -208,7 +212,7 @@ def fit(
         for epoch in range(1, config.epochs + 1):
             model.train()
             loss_sum, correct, seen = 0.0, 0, 0
-            for idx in _batches(len(x_tr), config.batch_size, generator):
+            for idx in batch_indices(len(x_tr), config.batch_size, generator):
                 xb, yb = x_tr[idx], y_tr[idx]
                 if config.augment:
                     xb = random_shift(xb, config.shift_px, generator)
