@@ -12,6 +12,8 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  # Debian's own Python needs its venv package for `python -m venv` (ensurepip)
+  "$PYTHON" -c "import ensurepip" >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
