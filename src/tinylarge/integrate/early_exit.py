@@ -27,7 +27,7 @@ from tinylarge.integrate.gates import (
     offload_curve,
     softmax,
 )
-from tinylarge.integrate.split_profile import DevicePart, ServerPart
+from tinylarge.integrate.split_profile import DevicePart, server_part
 
 
 class EarlyExitConfig(BaseModel):
@@ -142,7 +142,7 @@ def run_early_exit(
         # NCHW modules + NCHW calibration: quantize_model gives them channels-last inputs, so
         # E and B take the NHWC activation exactly as A leaves it
         "E": quantize_model(head, f_cal_nchw, workdir / "exit_E.tflite"),
-        "B": quantize_model(ServerPart(net, k), f_cal_nchw, workdir / "exit_B.tflite"),
+        "B": quantize_model(server_part(net, k), f_cal_nchw, workdir / "exit_B.tflite"),
     }
     rt = {name: TflmRuntime(p) for name, p in paths.items()}
     xq = quantize(to_model_layout(dataset.x_test), rt["A"].input_scale, rt["A"].input_zero_point)

@@ -14,6 +14,7 @@ from torch import nn
 
 from tinylarge.data import Dataset
 from tinylarge.integrate.split import CutCost, Objective, SplitResult, choose, rate_sweep
+from tinylarge.models import BlockNet
 from tinylarge.net import list_links, load_link
 
 
@@ -47,18 +48,9 @@ class DevicePart(nn.Module):
         return self.head(x) if self.head is not None else x.permute(0, 2, 3, 1)
 
 
-class ServerPart(nn.Module):
-    """``blocks[k:]`` then the head, on NCHW float activations."""
-
-    def __init__(self, net: nn.Module, k: int) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(list(net.blocks[k:]))
-        self.head = net.head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return self.head(x)
+def server_part(net: BlockNet, k: int) -> BlockNet:
+    """``blocks[k:]`` then the head (sharing ``net``'s weights), on NCHW float activations."""
+    return BlockNet(list(net.blocks[k:]), net.head)
 
 
 def server_latency_s(macs: int, n_layers: int, server: str) -> float:
@@ -72,7 +64,7 @@ def server_latency_s(macs: int, n_layers: int, server: str) -> float:
 
 def _tail_accuracy(net: nn.Module, k: int, act: np.ndarray, y: np.ndarray) -> float:
     with torch.no_grad():
-        logits = ServerPart(net, k).eval()(torch.from_numpy(act))
+        logits = net.eval().forward_from(torch.from_numpy(act), k)
     return float((logits.argmax(1).numpy() == y).mean())
 
 
@@ -95,7 +87,7 @@ def profile_cuts(
     cuts: list[CutCost] = []
     for k in range(n_blocks + 2):
         on_device = min(k, n_blocks)
-        tail_macs = count_macs(ServerPart(net, on_device), _act_shape(net, on_device, shape))
+        tail_macs = count_macs(server_part(net, on_device), _act_shape(net, on_device, shape))
         if k == 0:
             full = workdir / f"cut{n_blocks + 1}.tflite"
             cuts.append(CutCost(k, 0.0, 0.0, 0.0, int(np.prod(shape)), True))
@@ -196,10 +188,7 @@ def split_result(cuts: list[CutCost], n_blocks: int, config: SplitConfig) -> Spl
 
 def _act_shape(net: nn.Module, k: int, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     with torch.no_grad():
-        x = torch.zeros(1, *input_shape)
-        for block in net.blocks[:k]:
-            x = block(x)
-    return tuple(x.shape[1:])
+        return tuple(net.forward_until(torch.zeros(1, *input_shape), k).shape[1:])
 
 
 def run_split(

@@ -168,9 +168,7 @@ class TorchBackend:
             raise BackendError(f"cut {cut} is out of range; valid: 0..{self.info.n_cuts - 1}")
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(activation, dtype=np.float32))
-            for block in self.model.blocks[cut:]:
-                x = block(x)
-            return self.model.head(x).numpy().astype(np.float32, copy=False)
+            return self.model.forward_from(x, cut).numpy().astype(np.float32, copy=False)
 
     def close(self) -> None:
         pass

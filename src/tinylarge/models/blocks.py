@@ -94,7 +94,17 @@ class BlockNet(nn.Module):
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
+        return self.forward_from(self.forward_until(x, len(self.blocks)), len(self.blocks))
+
+    def forward_until(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """The activation at ``cut``: the output of ``blocks[:cut]`` (``cut = 0``: ``x`` itself)."""
+        for block in self.blocks[:cut]:
+            x = block(x)
+        return x
+
+    def forward_from(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """Logits from the activation at ``cut``: ``blocks[cut:]`` then the head."""
+        for block in self.blocks[cut:]:
             x = block(x)
         return self.head(x)
 

@@ -23,6 +23,7 @@ Quantization follows the TFLite int8 spec: ``real = scale * (q - zero_point)``.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +82,7 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (np.float32(scale) * (q.astype(np.float32) - np.float32(zero_point))).astype(np.float32)
 
 
-class _Int8Io:
+class _Int8Io(ABC):
     """Shared I/O bookkeeping: shapes, quantization parameters, float predict on top of int8."""
 
     input_shape: tuple[int, ...]
@@ -108,8 +109,9 @@ class _Int8Io:
             )
         return x
 
-    def invoke_int8(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def invoke_int8(self, x: np.ndarray) -> np.ndarray:
+        """Int8 outputs for int8 inputs ``(n, *input_shape[1:])``; each runtime its own way."""
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Quantize float ``x`` with the input tensor's parameters, invoke, dequantize."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import flatbuffers
@@ -20,14 +19,7 @@ from tinylarge.tiny.runtime import TflmRuntime
 
 from .conftest import MODELS
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs arm-none-eabi-gcc and qemu-system-arm",
-)
 
-
-@needs_gcc
 def test_host_bit_exact_with_tflm(model_path):
     code = generate(load_graph(model_path))
     result = verify(code, model_path, "host", n_random=16, seed=3)
@@ -35,7 +27,6 @@ def test_host_bit_exact_with_tflm(model_path):
     assert result.bit_exact, result
 
 
-@needs_gcc
 @pytest.mark.parametrize("in_place,fuse", [(False, False), (True, False), (False, True)])
 def test_memory_options_never_change_outputs(in_place, fuse):
     """The PAD kernel (unfused), copies (no in-place) and the plain planner stay bit-exact too."""
@@ -53,7 +44,6 @@ def test_pad_before_strided_conv_is_folded():
     assert fused.arena_bytes <= plain.arena_bytes
 
 
-@needs_gcc
 def test_host_bit_exact_on_extreme_inputs():
     """All -128 / all 127 inputs push every clamp and saturation path."""
     for name in ("kws", "opzoo"):
@@ -64,7 +54,6 @@ def test_host_bit_exact_on_extreme_inputs():
         np.testing.assert_array_equal(got, rt.invoke_int8(x).reshape(2, -1))
 
 
-@needs_gcc
 def test_directory_compiles_with_callers_main(tmp_path):
     """DIR holds only .c/.h files; `cc -std=c99 -Wall -Wextra -Werror DIR/*.c main.c` builds."""
     out = tmp_path / "kws_c"
@@ -147,7 +136,6 @@ def test_bad_prefix_and_foreign_output_dir(tmp_path):
     assert (out / "notes.txt").read_text() == "keep me"
 
 
-@needs_qemu
 @pytest.mark.parametrize("name", ["kws", "opzoo"])
 def test_qemu_cortex_m4_bit_exact(name):
     code = generate(load_graph(MODELS[name]))
@@ -157,7 +145,6 @@ def test_qemu_cortex_m4_bit_exact(name):
     assert result.sizes["bss"] >= code.arena_bytes
 
 
-@needs_qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m7", "cortex-m33"])
 def test_qemu_other_targets_bit_exact(target):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 
-import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -25,7 +23,6 @@ def _app() -> typer.Typer:
     return app
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 def test_codegen_json_with_host_verify(tmp_path):
     out = tmp_path / "ad"
     res = CliRunner().invoke(
