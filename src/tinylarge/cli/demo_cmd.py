@@ -33,22 +33,13 @@ def demo(
     at it. A second run of the same scenario loads both models from the cache in seconds.
     """
     from tinylarge.scenario import default_scenario, load_scenario, run_scenario
+    from tinylarge.scenario.schema import with_overrides
 
     with user_errors():
         base = load_scenario(scenario) if scenario else default_scenario()
-        overrides = {
-            k: v
-            for k, v in {
-                "dataset": dataset,
-                "seed": seed,
-                "runs_dir": runs_dir,
-                "cache_dir": cache_dir,
-            }.items()
-            if v is not None
-        }
-        from tinylarge.scenario.schema import _validate
-
-        cfg = _validate({**base.model_dump(exclude_unset=True), **overrides}, "(with overrides)")
+        cfg = with_overrides(
+            base, dataset=dataset, seed=seed, runs_dir=runs_dir, cache_dir=cache_dir
+        )
         result = run_scenario(cfg, progress=True)
     _print_summary(cfg.dataset, result.run_dir, result.metrics)
     if json_out:

@@ -95,6 +95,12 @@ def load_scenario(path: str | Path) -> Scenario:
     return _validate(data, repr(str(path)))
 
 
+def with_overrides(scenario: Scenario, **overrides: object) -> Scenario:
+    """``scenario`` with the non-``None`` ``overrides`` applied, validated like a YAML file."""
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return _validate({**scenario.model_dump(exclude_unset=True), **changes}, "(with overrides)")
+
+
 def default_scenario() -> Scenario:
     """The embedded default scenario that ``tinylarge demo`` runs."""
     text = resources.files("tinylarge.scenario").joinpath("scenarios/demo.yaml").read_text()
