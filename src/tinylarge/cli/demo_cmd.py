@@ -27,10 +27,13 @@ def demo(
     ),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Train (or load from cache) a LargeML teacher and a TinyML student and compare them.
+    """Run a scenario end to end: teacher, student, the deployed int8 student, the cascade.
 
-    Writes runs/<name>-<timestamp>/ (metrics.json, teacher.pt, student.pt) and points runs/latest
-    at it. A second run of the same scenario loads both models from the cache in seconds.
+    Trains (or loads from the cache) a LargeML teacher and a TinyML student; quantizes the student
+    to int8 and measures it in TFLM; profiles it on every microcontroller of the catalog; writes
+    its C code (checked bit-exact against TFLM on the host); calibrates the cascade. Everything
+    goes to runs/<name>-<timestamp>/ and runs/latest points at it. A second run of the same
+    scenario loads the models from the cache in seconds.
     """
     from tinylarge.scenario import default_scenario, load_scenario, run_scenario
     from tinylarge.scenario.schema import with_overrides
