@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Roadmap order: foundation, deploy, codegen, distill, service; anything new runs after these.
-ORDER = ["demo", "foundation", "deploy", "codegen", "distill", "offload", "service"]
+# Roadmap order; anything new runs after these.
+ORDER = [
+    "demo", "foundation", "structure", "deploy", "mcu", "codegen", "distill", "calibration",
+    "offload", "service", "network", "federated", "security", "system",
+]  # fmt: skip
 
 
 def main(names: list[str]) -> int:
