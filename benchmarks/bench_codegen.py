@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import median, write_section  # noqa: E402
 
-from tinylarge.tiny.codegen import toolchain  # noqa: E402
+from tinylarge.tiny import toolchain  # noqa: E402
 from tinylarge.tiny.codegen.emit import generate  # noqa: E402
 from tinylarge.tiny.codegen.verify import (  # noqa: E402
     dataset_inputs,

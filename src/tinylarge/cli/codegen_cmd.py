@@ -40,7 +40,7 @@ def codegen(
     """
     from tinylarge.errors import UnknownNameError
     from tinylarge.tiny.codegen import codegen as run_codegen
-    from tinylarge.tiny.codegen.toolchain import get_target
+    from tinylarge.tiny.toolchain import get_target
 
     with user_errors():
         for mode in verify:

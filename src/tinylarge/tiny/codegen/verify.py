@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinylarge.errors import TinylargeError
-from tinylarge.tiny.codegen import toolchain
+from tinylarge.tiny import toolchain
 from tinylarge.tiny.codegen.emit import GeneratedCode
 
 HOST_MAIN = r"""

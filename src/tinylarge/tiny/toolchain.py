@@ -4,6 +4,14 @@ Cortex-M runs use QEMU's MPS2 boards with ARM semihosting (stdout and the exit c
 to the host), a minimal vector table and reset handler (copy ``.data``, zero ``.bss``,
 ``initialise_monitor_handles()``, ``exit(main())``) and a linker script that keeps code and const
 data in the code memory and ``.data``/``.bss`` in SRAM -- the recipe in DESIGN.md.
+
+Instruction counts: with ``run_qemu(..., icount=True)`` QEMU runs with ``-icount shift=0`` (its
+virtual clock advances one ns per instruction) and SysTick ticks once per
+``Target.instructions_per_tick`` instructions, the same on every run (measured with a loop of known
+length: 40 on the 25 MHz AN385/AN386/AN500, 50 on the 20 MHz AN505). Firmware brackets the
+code to measure with ``tl_counter_start()`` / ``tl_counter_ticks()`` (declared in ``tl_counter.h``,
+written beside the sources by :func:`compile_target`). Shared by the code generator's checks and
+the TFLM-on-device baseline.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ class Target:
     code_origin: int
     ram_origin: int
     note: str = ""
+    # SysTick's clock is the board's, so under -icount shift=0 (1 instruction = 1 ns) one tick is
+    # 1e9 / f_board instructions: 25 MHz on the AN385/AN386/AN500, 20 MHz on the AN505
+    instructions_per_tick: int = 40
 
 
 TARGETS: dict[str, Target] = {
@@ -48,6 +59,7 @@ TARGETS: dict[str, Target] = {
         0x10000000,
         0x38000000,
         note="runs in the secure state of the AN505 image",
+        instructions_per_tick=50,
     ),
     "cortex-m0plus": Target(
         "cortex-m0plus",
@@ -61,10 +73,52 @@ TARGETS: dict[str, Target] = {
     ),
 }
 
+COUNTER_H = r"""
+#ifndef TL_COUNTER_H
+#define TL_COUNTER_H
+/* SysTick instruction counter of the QEMU test harness (see tinylarge.tiny.toolchain). */
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+void tl_counter_start(void);
+uint64_t tl_counter_ticks(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
+"""
+
 STARTUP_C = r"""
 /* Minimal Cortex-M startup for QEMU + semihosting (test harness only). */
 #include <stdint.h>
 #include <stdlib.h>
+#include "tl_counter.h"
+#define TL_SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define TL_SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define TL_SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+static volatile uint32_t tl_systick_wraps;
+void SysTick_Handler(void);
+void SysTick_Handler(void) { tl_systick_wraps++; }
+/* SysTick on the processor clock, 24-bit reload, IRQ on wrap: CSR = ENABLE,TICKINT,CLKSOURCE */
+void tl_counter_start(void) {
+  TL_SYST_CSR = 0u;
+  TL_SYST_RVR = 0xFFFFFFu;
+  TL_SYST_CVR = 0u;
+  tl_systick_wraps = 0u;
+  TL_SYST_CSR = 7u;
+}
+uint64_t tl_counter_ticks(void) {
+  uint32_t wraps, value;
+  do {
+    wraps = tl_systick_wraps;
+    value = TL_SYST_CVR;
+  } while (wraps != tl_systick_wraps);
+  /* 0 is the value before the first reload (just started) or at the end of a period, whose wrap
+     the handler has already counted: both mean "start of a period" */
+  if (value == 0u) value = 0xFFFFFFu;
+  return (uint64_t)wraps * 0x1000000u + (0xFFFFFFu - value);
+}
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern int main(void);
 extern void initialise_monitor_handles(void);
@@ -88,7 +142,7 @@ void Reset_Handler(void) {
 __attribute__((section(".isr_vector"), used)) void (*const tl_vectors[16])(void) = {
     (void (*)(void))(&_estack), Reset_Handler, Default_Handler, Default_Handler,
     Default_Handler, Default_Handler, Default_Handler, 0, 0, 0, 0,
-    Default_Handler, Default_Handler, 0, Default_Handler, Default_Handler};
+    Default_Handler, Default_Handler, 0, Default_Handler, SysTick_Handler};
 """
 
 LINKER_SCRIPT = """
@@ -174,12 +228,13 @@ def compile_target(
     cc = require_tool("arm-none-eabi-gcc")
     work = elf.parent
     (work / "tl_startup.c").write_text(STARTUP_C)
+    (work / "tl_counter.h").write_text(COUNTER_H)
     (work / "tl_link.ld").write_text(
         LINKER_SCRIPT.format(code=target.code_origin, ram=target.ram_origin)
     )
     cmd = [
         cc, *target.cpu_flags, *C_FLAGS, opt, "-ffunction-sections", "-fdata-sections",
-        *(f"-I{p}" for p in include), *map(str, sources), str(work / "tl_startup.c"),
+        f"-I{work}", *(f"-I{p}" for p in include), *map(str, sources), str(work / "tl_startup.c"),
         "-T", str(work / "tl_link.ld"), "-nostartfiles", "-Wl,--gc-sections",
         "--specs=nano.specs", "--specs=rdimon.specs", "-o", str(elf),
     ]  # fmt: skip
@@ -191,12 +246,20 @@ def compile_target(
     return elf
 
 
-def run_qemu(target: Target, elf: Path, timeout_s: float = 300) -> tuple[int, str]:
-    """Run ``elf`` on the target's QEMU board; returns (exit code, semihosting stdout)."""
+def run_qemu(
+    target: Target, elf: Path, timeout_s: float = 300, icount: bool = False
+) -> tuple[int, str]:
+    """Run ``elf`` on the target's QEMU board; returns (exit code, semihosting stdout).
+
+    ``icount=True`` makes the virtual clock count instructions (``-icount shift=0``), so the
+    firmware's ``tl_counter_ticks()`` differences are deterministic: instructions /
+    ``target.instructions_per_tick``.
+    """
     qemu = require_tool("qemu-system-arm")
     cmd = [
         qemu, "-M", target.machine, "-cpu", target.qemu_cpu, "-nographic", "-monitor", "none",
         "-serial", "none", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
+        *(("-icount", "shift=0") if icount else ()),
     ]  # fmt: skip
     res = _run(cmd, timeout_s)
     return res.returncode, res.stdout.decode(errors="replace")
