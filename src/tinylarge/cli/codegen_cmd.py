@@ -7,7 +7,15 @@ from pathlib import Path
 import typer
 
 from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
-from tinylarge.cli.params import OUT_DIR, SEED_TYPE, TFLITE, Name, dataset_option, default_of
+from tinylarge.cli.params import (
+    SEED_TYPE,
+    TFLITE,
+    Name,
+    config_option,
+    dataset_option,
+    model_argument,
+    out_option,
+)
 from tinylarge.tiny.codegen import codegen as run_codegen
 from tinylarge.tiny.codegen.verify import VerifyMode
 
@@ -15,39 +23,28 @@ TARGET = Name("target", "tinylarge.tiny.toolchain:TARGETS")
 
 
 def codegen(
-    model: Path = typer.Argument(..., click_type=TFLITE, help="Full-integer int8 .tflite model."),
-    out_dir: Path = typer.Option(
-        ..., "--out", "-o", click_type=OUT_DIR, help="Folder for the generated .c/.h files."
-    ),
-    prefix: str = typer.Option(
-        default_of(run_codegen, "prefix"), "--prefix", help="C name prefix of the API."
+    model: Path = model_argument(TFLITE, "Full-integer int8 .tflite model."),
+    out_dir: Path = out_option(..., "Folder for the generated .c/.h files."),
+    prefix: str = config_option(
+        run_codegen, "prefix", "--prefix", help="C name prefix of the API."
     ),
     verify: list[VerifyMode] = typer.Option(
         [], "--verify", help="Check every output byte against TFLM there (repeatable)."
     ),
-    target: str = typer.Option(
-        default_of(run_codegen, "target"),
-        "--target",
-        click_type=TARGET,
-        help="Cortex-M core that --verify qemu emulates.",
+    target: str = config_option(
+        run_codegen, "target", "--target", click_type=TARGET, help="Core for --verify qemu."
     ),
-    n_random: int = typer.Option(
-        default_of(run_codegen, "n_random"),
-        "--n-random",
-        min=0,
-        help="Seeded random int8 inputs that --verify compares.",
+    n_random: int = config_option(
+        run_codegen, "n_random", "--n-random", min=0, help="Random int8 inputs --verify compares."
     ),
-    seed: int = typer.Option(
-        default_of(run_codegen, "seed"), "--seed", click_type=SEED_TYPE, help="Seed of the inputs."
+    seed: int = config_option(
+        run_codegen, "seed", "--seed", click_type=SEED_TYPE, help="Seed of the random inputs."
     ),
     dataset: str | None = dataset_option(
         None, "Also compare its test samples (default: random inputs only)."
     ),
-    n_dataset: int = typer.Option(
-        default_of(run_codegen, "n_dataset"),
-        "--n-dataset",
-        min=0,
-        help="Test samples of --dataset that --verify compares.",
+    n_dataset: int = config_option(
+        run_codegen, "n_dataset", "--n-dataset", min=0, help="Test samples of --dataset to compare."
     ),
     report: bool = typer.Option(False, "--report", help="Print the memory plan (stderr)."),
     json_out: bool = JSON_OPTION,

@@ -20,28 +20,20 @@ from tinylarge import __version__
 # slower than 1 thread. Passive waiting costs nothing measurable when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# command -> the module (``tinylarge.cli.<module>``) whose register(app) declares it. A module is
+# module (``tinylarge.cli.<module>``) -> the commands its register(app) declares. A module is
 # imported only when one of its commands runs (or for --help): option defaults come from config
 # classes, and those pull in torch.
-COMMANDS = {
-    "datasets": "data_cmd",
-    "devices": "tiny_cmd",
-    "demo": "demo_cmd",
-    "quantize": "quantize_cmd",
-    "profile": "tiny_cmd",
-    "codegen": "codegen_cmd",
-    "distill": "integrate_cmd",
-    "transfer": "integrate_cmd",
-    "label": "integrate_cmd",
-    "search": "integrate_cmd",
-    "cascade": "offload_cmd",
-    "split": "offload_cmd",
-    "early-exit": "offload_cmd",
-    "serve": "large_cmd",
-    "token": "large_cmd",
-    "device": "large_cmd",
-    "fleet": "large_cmd",
+MODULES = {
+    "data_cmd": ("datasets",),
+    "tiny_cmd": ("devices", "profile"),
+    "demo_cmd": ("demo",),
+    "quantize_cmd": ("quantize",),
+    "codegen_cmd": ("codegen",),
+    "integrate_cmd": ("distill", "transfer", "label", "search"),
+    "offload_cmd": ("cascade", "split", "early-exit"),
+    "large_cmd": ("serve", "token", "device", "fleet"),
 }
+COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
 
 
 class UserError(click.ClickException):
@@ -60,9 +52,7 @@ class Root(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as exc:
+        except Exception as exc:  # click's own exceptions are no user_error: they pass
             name = ctx.invoked_subcommand or ""
             message = user_error(exc, self.get_command(ctx, name))
             if message is None:

@@ -13,8 +13,7 @@ from tinylarge.cli.output import JSON_OPTION, console, finish_run, table, user_e
 from tinylarge.cli.params import (
     CHECKPOINT,
     DEVICE,
-    LINKS,
-    OUT_DIR,
+    LINKS_OPTION,
     OUT_FILE,
     RUNS_OPTION,
     SEED_TYPE,
@@ -22,7 +21,8 @@ from tinylarge.cli.params import (
     build_config,
     config_option,
     dataset_option,
-    default_of,
+    model_argument,
+    out_option,
 )
 from tinylarge.integrate.cascade import CascadeConfig, cascade_from_models
 from tinylarge.integrate.early_exit import EarlyExitConfig
@@ -31,7 +31,8 @@ from tinylarge.integrate.split import Objective
 from tinylarge.integrate.split_profile import SplitConfig
 from tinylarge.scenario.rundir import run_folder
 
-LINKS_HELP = "Comma list of uplinks to cost (`net/links.yaml`; default: all of them)."
+BUDGET_HELP = "Instead of --max-drop: best point sending at most this share up (default: off)."
+DROP_HELP = "Allowed accuracy loss vs the {}, a fraction (0.002 = 0.2 points)."
 
 
 def _dataset_for(checkpoint_meta: dict, dataset: str | None):
@@ -42,40 +43,23 @@ def _dataset_for(checkpoint_meta: dict, dataset: str | None):
     )
 
 
-def _links(links: str | None) -> list[str] | None:
-    return links.split(",") if links else None
-
-
 def cascade(
-    teacher: Path = typer.Argument(
-        ..., click_type=CHECKPOINT, help="LargeML checkpoint, e.g. runs/latest/teacher.pt."
-    ),
-    student: Path = typer.Argument(
-        ..., click_type=TFLITE, help="Device model, a full-integer int8 .tflite."
-    ),
+    teacher: Path = model_argument(CHECKPOINT, "LargeML checkpoint, e.g. a demo's teacher.pt."),
+    student: Path = model_argument(TFLITE, "Device model, a full-integer int8 .tflite."),
     dataset: str | None = dataset_option(None, "Test data (default: the teacher's)."),
     gate: Gate = config_option(
         CascadeConfig, "gate", "--gate", help="Confidence score; learned = logistic regression."
     ),
     max_drop: float | None = config_option(
-        CascadeConfig,
-        "max_accuracy_drop",
-        "--max-drop",
-        help="Allowed accuracy loss vs the teacher alone, a fraction (0.002 = 0.2 points).",
+        CascadeConfig, "max_accuracy_drop", "--max-drop", help=DROP_HELP.format("teacher alone")
     ),
     offload_budget: float | None = config_option(
-        CascadeConfig,
-        "offload_budget",
-        "--offload-budget",
-        help="Instead of --max-drop: best point sending at most this share up (default: off).",
+        CascadeConfig, "offload_budget", "--offload-budget", help=BUDGET_HELP
     ),
-    device: str = typer.Option(
-        default_of(cascade_from_models, "device"),
-        "--device",
-        click_type=DEVICE,
-        help="Catalog device that runs the student (`tinylarge devices`).",
+    device: str = config_option(
+        cascade_from_models, "device", "--device", click_type=DEVICE, help="Runs the student."
     ),
-    links: str | None = typer.Option(None, "--links", click_type=LINKS, help=LINKS_HELP),
+    links: str | None = LINKS_OPTION,
     plot: Path | None = typer.Option(
         None, "--plot", click_type=OUT_FILE, help="Accuracy-vs-offload PNG (default: in the run)."
     ),
@@ -100,9 +84,7 @@ def cascade(
     with user_errors(), run_folder(runs_dir, "cascade") as run_dir:
         ckpt = load_checkpoint(teacher)
         ds = _dataset_for(ckpt.meta, dataset)
-        result = cascade_from_models(
-            student, ckpt.model, ds, config, device=device, links=_links(links)
-        )
+        result = cascade_from_models(student, ckpt.model, ds, config, device=device, links=links)
         payload = result.to_dict()
         payload["plot"] = str(plot_cascade(result, plot or run_dir / "plots" / "cascade.png"))
     console.print(
@@ -128,9 +110,7 @@ def cascade(
 
 
 def split(
-    model: Path = typer.Argument(
-        ..., click_type=CHECKPOINT, help="A split-able checkpoint, e.g. runs/latest/teacher.pt."
-    ),
+    model: Path = model_argument(CHECKPOINT, "A split-able checkpoint, e.g. a demo's teacher.pt."),
     dataset: str | None = dataset_option(None, "Test data (default: the checkpoint's)."),
     device: str = config_option(
         SplitConfig, "device", "--device", click_type=DEVICE, help="Catalog device, the head."
@@ -138,17 +118,11 @@ def split(
     server: str = config_option(
         SplitConfig, "server", "--server", click_type=DEVICE, help="Catalog device, the tail."
     ),
-    links: str | None = typer.Option(None, "--links", click_type=LINKS, help=LINKS_HELP),
+    links: str | None = LINKS_OPTION,
     objective: Objective = config_option(
         SplitConfig, "objective", "--objective", help="What the best cut minimises (device energy)."
     ),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        click_type=OUT_DIR,
-        help="Each cut's .tflite (and C) (default: the run folder).",
-    ),
+    out: Path | None = out_option(None, "Each cut's .tflite (and C) (default: the run folder)."),
     emit_c: bool = config_option(SplitConfig, "emit_c", "--emit-c/--no-emit-c"),
     n_eval: int = config_option(SplitConfig, "n_eval", "--n-eval"),
     plot: Path | None = typer.Option(
@@ -164,7 +138,7 @@ def split(
     from tinylarge.models import load_checkpoint
 
     config = build_config(
-        SplitConfig, device=device, server=server, links=_links(links), objective=objective,
+        SplitConfig, device=device, server=server, links=links, objective=objective,
         emit_c=emit_c, n_eval=n_eval,
     )  # fmt: skip
     with user_errors(), run_folder(runs_dir, "split") as run_dir:
@@ -215,29 +189,18 @@ def split(
 
 
 def early_exit(
-    model: Path = typer.Argument(
-        ..., click_type=CHECKPOINT, help="The device model checkpoint, e.g. runs/latest/student.pt."
-    ),
+    model: Path = model_argument(CHECKPOINT, "Device model checkpoint, e.g. a demo's student.pt."),
     exit_after: int = config_option(
         EarlyExitConfig, "exit_after", "--exit-after", "-k", help="Blocks before the side exit."
     ),
     dataset: str | None = dataset_option(None, "Training and test data (default: the model's)."),
     max_drop: float = config_option(
-        EarlyExitConfig,
-        "max_accuracy_drop",
-        "--max-drop",
-        help="Allowed accuracy loss vs the final exit, a fraction (0.002 = 0.2 points).",
+        EarlyExitConfig, "max_accuracy_drop", "--max-drop", help=DROP_HELP.format("final exit")
     ),
     device: str = config_option(
         EarlyExitConfig, "device", "--device", click_type=DEVICE, help="Catalog device."
     ),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        click_type=OUT_DIR,
-        help="The three int8 graphs (default: the run folder).",
-    ),
+    out: Path | None = out_option(None, "The three int8 graphs (default: the run folder)."),
     runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:

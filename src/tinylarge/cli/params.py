@@ -66,7 +66,8 @@ class ModelFile(click.Path):
 
 
 class CommaList(click.ParamType):
-    """``"0,1,2"`` -> ``[0, 1, 2]``, each item converted (and range-checked) by ``item``."""
+    """``"0,1,2"`` -> ``[0, 1, 2]``, each item converted (and range-checked) by ``item``. Declare
+    the parameter ``str``: typer reads a ``list`` annotation as a repeatable option."""
 
     def __init__(self, item: click.ParamType) -> None:
         self.item, self.name = item, f"{item.name},..."
@@ -83,7 +84,7 @@ class CommaList(click.ParamType):
 DATASET = Name("dataset", "tinylarge.data.registry:dataset_names")
 DEVICE = Name("device", "tinylarge.tiny.devices:list_devices")
 FAMILY = Name("model family", "tinylarge.models.registry:list_models")
-LINKS = Name("link", "tinylarge.net:list_links", many=True)
+LINKS = CommaList(Name("link", "tinylarge.net:list_links"))
 CHECKPOINT, TFLITE = ModelFile("checkpoint"), ModelFile("tflite")
 OUT_DIR = click.Path(file_okay=False, path_type=Path)
 OUT_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -91,24 +92,33 @@ OUT_FILE = click.Path(dir_okay=False, path_type=Path)
 RUNS_OPTION = typer.Option(
     Path("runs"), "--runs-dir", click_type=OUT_DIR, help="Folder of run folders (<name>-<time>/)."
 )
-CACHE_OPTION = typer.Option(
-    None,
-    "--cache-dir",
-    click_type=OUT_DIR,
-    help="Trained-model cache (default: ~/.cache/tinylarge).",
+CACHE_HELP = "Trained-model cache (default: ~/.cache/tinylarge)."
+CACHE_OPTION = typer.Option(None, "--cache-dir", click_type=OUT_DIR, help=CACHE_HELP)
+LINKS_OPTION = typer.Option(
+    None, "--links", click_type=LINKS, help="Comma list of uplinks to cost (default: all)."
 )
 
 
-def dataset_option(
-    default: str | None, help: str = "Bundled dataset (`tinylarge datasets`)."
-) -> Any:
+def dataset_option(default: str | None, help: str) -> Any:
     return typer.Option(default, "--dataset", "-d", click_type=DATASET, help=help)
 
 
-def config_option(config: type[BaseModel], field: str, *flags: str, **kw: Any) -> Any:
-    """A ``typer.Option`` for ``config.<field>``: its default, its bounds as a click range (list
-    fields: a comma list of them) and its description as help, unless ``kw`` overrides them."""
-    info = config.model_fields[field]
+def out_option(default: Path | None, help: str, kind: click.Path = OUT_DIR) -> Any:
+    return typer.Option(default, "--out", "-o", click_type=kind, help=help)
+
+
+def model_argument(kind: ModelFile, help: str) -> Any:
+    return typer.Argument(..., click_type=kind, help=help)
+
+
+def config_option(source: Any, field: str, *flags: str, **kw: Any) -> Any:
+    """A ``typer.Option`` for a field of a pydantic config class (its default, its bounds as a
+    click range, a list as a comma list, its description as help) or for a parameter of a library
+    function (its default), unless ``kw`` says otherwise."""
+    if not isinstance(source, type):
+        default = inspect.signature(source).parameters[field].default
+        return typer.Option(kw.pop("default", default), *flags, **kw)
+    info = source.model_fields[field]
     bounds = {k: getattr(m, k) for m in info.metadata for k in ("ge", "gt", "le", "lt")
               if getattr(m, k, None) is not None}  # fmt: skip
     kind = _inner(info.annotation)
@@ -137,8 +147,3 @@ def build_config(config: type[BaseModel], **values: Any) -> Any:
     """``config(**values)`` without the ``None`` ones (the config's defaults stand). A
     ``ValidationError`` reaches ``tinylarge.cli.main``, which names the option it came from."""
     return config(**{k: v for k, v in values.items() if v is not None})
-
-
-def default_of(function: Any, parameter: str) -> Any:
-    """The default of ``function``'s ``parameter``: a library function's defaults stay its own."""
-    return inspect.signature(function).parameters[parameter].default

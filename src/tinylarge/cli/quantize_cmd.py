@@ -7,32 +7,30 @@ from pathlib import Path
 import typer
 
 from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
-from tinylarge.cli.params import CHECKPOINT, OUT_FILE, SEED_TYPE, dataset_option, default_of
+from tinylarge.cli.params import (
+    CHECKPOINT,
+    OUT_FILE,
+    SEED_TYPE,
+    config_option,
+    dataset_option,
+    model_argument,
+    out_option,
+)
 from tinylarge.tiny.quantize import quantize_checkpoint
 
 
 def quantize(
-    checkpoint: Path = typer.Argument(..., click_type=CHECKPOINT, help="A tinylarge checkpoint."),
-    out: Path = typer.Option(
-        ..., "--out", "-o", click_type=OUT_FILE, help="The int8 .tflite to write (atomically)."
-    ),
+    checkpoint: Path = model_argument(CHECKPOINT, "A tinylarge checkpoint."),
+    out: Path = out_option(..., "The int8 .tflite to write (atomically).", OUT_FILE),
     dataset: str | None = dataset_option(None, "Calibration and test data (default: its own)."),
-    qat: bool = typer.Option(
-        default_of(quantize_checkpoint, "qat"),
-        "--qat/--no-qat",
-        help="Quantization-aware fine-tuning before the conversion.",
+    qat: bool = config_option(
+        quantize_checkpoint, "qat", "--qat/--no-qat", help="Quantization-aware fine-tuning first."
     ),
-    n_calibration: int = typer.Option(
-        default_of(quantize_checkpoint, "n_calibration"),
-        "--n-calibration",
-        min=1,
-        help="Training samples that calibrate the activation ranges.",
+    n_calibration: int = config_option(
+        quantize_checkpoint, "n_calibration", "--n-calibration", min=1, help="Calibration samples."
     ),
-    seed: int = typer.Option(
-        default_of(quantize_checkpoint, "seed"),
-        "--seed",
-        click_type=SEED_TYPE,
-        help="Seed of the calibration sample and of QAT.",
+    seed: int = config_option(
+        quantize_checkpoint, "seed", "--seed", click_type=SEED_TYPE, help="Calibration, QAT seed."
     ),
     json_out: bool = JSON_OPTION,
 ) -> None:
