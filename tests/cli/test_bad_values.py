@@ -19,7 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from tinylarge.cli.main import app
-from tinylarge.cli.params import CommaList, ModelFile, Name
+from tinylarge.cli.params import CommaList, ModelFile, Name, Url
 
 FIXTURES = Path(__file__).resolve().parent.parent / "large" / "fixtures"
 GOOD_FILES = {
@@ -66,6 +66,8 @@ def bad_values(param: click.Parameter) -> list[str]:
         return ["no-such-choice"]
     if isinstance(kind, Name):
         return ["no-such-" + kind.kind.replace(" ", "-")]
+    if isinstance(kind, Url):
+        return ["127.0.0.1:8000", "ftp://example.org"]
     if isinstance(kind, ModelFile):
         suffix = "pt" if kind.kind == "checkpoint" else "tflite"
         return [f"{SCRATCH}/missing.{suffix}", f"{SCRATCH}/notes.{suffix}"]

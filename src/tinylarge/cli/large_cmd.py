@@ -17,6 +17,7 @@ from tinylarge.cli.params import (
     CHECKPOINT,
     RUNS_OPTION,
     TFLITE,
+    Url,
     config_option,
     dataset_option,
 )
@@ -137,7 +138,9 @@ def device(
     tflite: Path = typer.Option(
         ..., "--tflite", click_type=TFLITE, help="The device's int8 .tflite (runs in TFLM)."
     ),
-    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="Service base URL."),
+    url: str = typer.Option(
+        "http://127.0.0.1:8000", "--url", click_type=Url(), help="Service base URL."
+    ),
     device_token: str = typer.Option(..., "--token", help="This device's token."),
     model: str = typer.Option(..., "--model", help="Service model to offload to."),
     dataset: str = dataset_option("digits", "Dataset whose test split the device plays."),

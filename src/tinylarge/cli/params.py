@@ -13,6 +13,7 @@ import inspect
 from importlib import import_module
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlsplit
 
 import click
 import typer
@@ -79,6 +80,18 @@ class CommaList(click.ParamType):
         if not items:
             self.fail(f"{value!r} is empty; give a comma-separated list", param, ctx)
         return [self.item.convert(v, param, ctx) for v in items]
+
+
+class Url(click.ParamType):
+    """An ``http(s)://host[:port]`` service address."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.fail(f"{value!r} is not an http(s)://host[:port] URL", param, ctx)
+        return value
 
 
 DATASET = Name("dataset", "tinylarge.data.registry:dataset_names")
