@@ -80,13 +80,15 @@ def test_demo_runs_a_scenario_writes_metrics_and_caches(tmp_path):
     ("args", "message"),
     [
         (("demo", "--dataset", "cifar10"), "unknown dataset 'cifar10'; valid: mnist5k"),
-        (("demo", "-s", "/nonexistent.yaml"), "cannot read scenario '/nonexistent.yaml'"),
+        (("demo", "-s", "/nonexistent.yaml"), "File '/nonexistent.yaml' does not exist"),
+        (("demo", "-s", "bad.yaml"), "invalid scenario 'bad.yaml': seed: Input should be"),
     ],
 )
 def test_user_errors_exit_2_with_the_reason_and_no_traceback(args, message, tmp_path):
+    (tmp_path / "bad.yaml").write_text("seed: -1\n")
     out = tinylarge(*args, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert out.returncode == 2
-    assert message in out.stderr
+    assert message in out.stderr and out.stderr.count("\n") == 1
     assert "Traceback" not in out.stderr
     assert out.stdout == ""
     assert not (tmp_path / "runs").exists()  # nothing half-written

@@ -34,7 +34,8 @@ def test_the_four_commands_are_registered():
         (["distill", "--feature", "hints", "--json"], "hints"),
         (["transfer", "--mode", "everything", "--json"], "everything"),
         (["distill", "--family", "transformer", "--json"], "transformer"),
-        (["label", "--threshold", "2", "--json"], "confidence_threshold"),
+        (["label", "--threshold", "2", "--json"], "--threshold"),
+        (["distill", "--width", "4", "--json"], "--width, --depth and --stem-stride need --family"),
         (["search", "--widths", "8,x", "--json"], "--widths"),
     ],
 )

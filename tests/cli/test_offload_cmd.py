@@ -27,12 +27,12 @@ def checkpoint(tmp_path_factory):
     ("args", "message"),
     [
         (
-            ("cascade", "t.pt", "s.tflite", "--gate", "vibes"),
-            "unknown gate 'vibes'; valid: entropy",
+            ("cascade", "--gate", "vibes", "t.pt", "s.tflite"),
+            "'vibes' is not one of 'max-prob', 'margin', 'entropy', 'learned'",
         ),
         (
-            ("split", "m.pt", "--objective", "cost"),
-            "unknown objective 'cost'; valid: energy, latency",
+            ("split", "--objective", "cost", "m.pt"),
+            "'cost' is not one of 'latency', 'energy'",
         ),
     ],
 )

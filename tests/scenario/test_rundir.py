@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tinylarge.scenario.rundir import new_run_dir, point_latest, write_json_atomic
+from tinylarge.scenario.rundir import new_run_dir, point_latest, run_folder, write_json_atomic
 
 NOW = datetime(2026, 11, 27, 4, 5, 6, tzinfo=UTC)
 
@@ -33,3 +33,19 @@ def test_atomic_json_leaves_nothing_behind_on_failure(tmp_path):
         write_json_atomic(target, {"bad": object.__new__(type("X", (), {"__str__": None}))})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_failed_run_leaves_no_folder_and_latest_unmoved(tmp_path):
+    runs = tmp_path / "runs"
+    with run_folder(runs, "demo") as done:
+        (done / "metrics.json").write_text("{}")
+    point_latest(done)
+    with pytest.raises(RuntimeError, match="stage failed"), run_folder(runs, "demo") as failed:
+        (failed / "student.pt").write_bytes(b"half")
+        raise RuntimeError("stage failed")
+    assert not failed.exists()
+    assert sorted(p.name for p in runs.iterdir()) == [done.name, "latest"]
+    assert (runs / "latest").resolve() == done.resolve()
+    with pytest.raises(KeyboardInterrupt), run_folder(tmp_path / "fresh", "demo"):
+        raise KeyboardInterrupt
+    assert not (tmp_path / "fresh").exists()  # a runs folder this run created goes too

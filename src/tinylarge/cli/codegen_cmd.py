@@ -6,29 +6,46 @@ from pathlib import Path
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
+from tinylarge.cli.params import (
+    SEED_TYPE,
+    TFLITE,
+    Name,
+    config_option,
+    dataset_option,
+    model_argument,
+    out_option,
+)
+from tinylarge.tiny.codegen import codegen as run_codegen
+from tinylarge.tiny.codegen.verify import VerifyMode
 
-VERIFY_MODES = ("host", "qemu")
+TARGET = Name("target", "tinylarge.tiny.toolchain:TARGETS")
 
 
 def codegen(
-    model: Path = typer.Argument(..., help="Full-integer int8 .tflite model."),
-    out_dir: Path = typer.Option(..., "-o", "--out", help="Directory for the generated .c/.h."),
-    prefix: str = typer.Option("tl_model", "--prefix", help="C name prefix of the API."),
-    verify: list[str] = typer.Option(
-        [], "--verify", help="Check bit-exactness against TFLM: host and/or qemu (repeatable)."
+    model: Path = model_argument(TFLITE, "Full-integer int8 .tflite model."),
+    out_dir: Path = out_option(..., "Folder for the generated .c/.h files."),
+    prefix: str = config_option(
+        run_codegen, "prefix", "--prefix", help="C name prefix of the API."
     ),
-    target: str = typer.Option(
-        "cortex-m4",
-        "--target",
-        help="Cortex-M target for --verify qemu: cortex-m4, cortex-m0plus, cortex-m7, cortex-m33.",
+    verify: list[VerifyMode] = typer.Option(
+        [], "--verify", help="Check every output byte against TFLM there (repeatable)."
     ),
-    n_random: int = typer.Option(20, "--n-random", help="Seeded random int8 inputs to compare."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
-    dataset: str | None = typer.Option(
-        None, "--dataset", help="Also compare on this bundled dataset's test samples."
+    target: str = config_option(
+        run_codegen, "target", "--target", click_type=TARGET, help="Core for --verify qemu."
     ),
-    n_dataset: int = typer.Option(20, "--n-dataset", help="Dataset test samples to compare."),
+    n_random: int = config_option(
+        run_codegen, "n_random", "--n-random", min=0, help="Random int8 inputs --verify compares."
+    ),
+    seed: int = config_option(
+        run_codegen, "seed", "--seed", click_type=SEED_TYPE, help="Seed of the random inputs."
+    ),
+    dataset: str | None = dataset_option(
+        None, "Also compare its test samples (default: random inputs only)."
+    ),
+    n_dataset: int = config_option(
+        run_codegen, "n_dataset", "--n-dataset", min=0, help="Test samples of --dataset to compare."
+    ),
     report: bool = typer.Option(False, "--report", help="Print the memory plan (stderr)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -36,21 +53,12 @@ def codegen(
 
     The output directory then holds only .c/.h files; they build with a caller's main.c under
     cc -std=c99 -Wall -Wextra -Werror. An unsupported op is an error naming the op and its node,
-    and nothing is written.
+    and nothing is written. Exit status 1 when --verify finds a differing byte.
     """
-    from tinylarge.errors import UnknownNameError
-    from tinylarge.tiny.codegen import codegen as run_codegen
-    from tinylarge.tiny.toolchain import get_target
-
-    with user_errors():
-        for mode in verify:
-            if mode not in VERIFY_MODES:
-                raise UnknownNameError("verify mode", mode, VERIFY_MODES)
-        get_target(target)
-        result = run_codegen(
-            model, out_dir, prefix=prefix, verify_modes=verify, target=target,
-            n_random=n_random, seed=seed, dataset=dataset, n_dataset=n_dataset,
-        )  # fmt: skip
+    result = run_codegen(
+        model, out_dir, prefix=prefix, verify_modes=verify, target=target,
+        n_random=n_random, seed=seed, dataset=dataset, n_dataset=n_dataset,
+    )  # fmt: skip
     if report:
         console.print(
             table(

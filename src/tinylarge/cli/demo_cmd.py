@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
+from tinylarge.cli.params import OUT_DIR, config_option, dataset_option
+from tinylarge.scenario.schema import Scenario
 
 
 def demo(
@@ -14,16 +16,31 @@ def demo(
         None,
         "--scenario",
         "-s",
+        exists=True,
+        dir_okay=False,
         help="Scenario YAML to run instead of the embedded default (mnist5k teacher + student).",
-        exists=False,
     ),
-    dataset: str | None = typer.Option(
-        None, "--dataset", "-d", help="Override the scenario's dataset (see `tinylarge datasets`)."
+    dataset: str | None = dataset_option(
+        None, "Instead of the scenario's dataset (default: keep it)."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
-    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Where run folders go [runs]."),
+    seed: int | None = config_option(
+        Scenario,
+        "seed",
+        "--seed",
+        default=None,
+        help="Instead of the scenario's seed (default: keep it).",
+    ),
+    runs_dir: Path | None = typer.Option(
+        None,
+        "--runs-dir",
+        click_type=OUT_DIR,
+        help="Instead of the scenario's runs folder (default: keep it).",
+    ),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Trained-model cache [~/.cache/tinylarge]."
+        None,
+        "--cache-dir",
+        click_type=OUT_DIR,
+        help="Trained-model cache (default: the scenario's, else ~/.cache/tinylarge).",
     ),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -32,18 +49,15 @@ def demo(
     Trains (or loads from the cache) a LargeML teacher and a TinyML student; quantizes the student
     to int8 and measures it in TFLM; profiles it on every microcontroller of the catalog; writes
     its C code (checked bit-exact against TFLM on the host); calibrates the cascade. Everything
-    goes to runs/<name>-<timestamp>/ and runs/latest points at it. A second run of the same
-    scenario loads the models from the cache in seconds.
+    goes to runs/<name>-<timestamp>/ and runs/latest points at it once the run succeeded. A second
+    run of the same scenario loads the models from the cache in seconds.
     """
     from tinylarge.scenario import default_scenario, load_scenario, run_scenario
     from tinylarge.scenario.schema import with_overrides
 
-    with user_errors():
-        base = load_scenario(scenario) if scenario else default_scenario()
-        cfg = with_overrides(
-            base, dataset=dataset, seed=seed, runs_dir=runs_dir, cache_dir=cache_dir
-        )
-        result = run_scenario(cfg, progress=True)
+    base = load_scenario(scenario) if scenario else default_scenario()
+    cfg = with_overrides(base, dataset=dataset, seed=seed, runs_dir=runs_dir, cache_dir=cache_dir)
+    result = run_scenario(cfg, progress=True)
     _print_summary(cfg.dataset, result.run_dir, result.metrics)
     if json_out:
         emit_json(result.metrics)

@@ -10,71 +10,68 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, finish_run, table, user_errors
+from tinylarge.cli.params import (
+    CACHE_OPTION,
+    DATASET,
+    FAMILY,
+    RUNS_OPTION,
+    SEED_TYPE,
+    CommaList,
+    Name,
+    build_config,
+    config_option,
+)
+from tinylarge.integrate import (
+    Budget,
+    DistillConfig,
+    FeatureLoss,
+    LabelConfig,
+    SearchConfig,
+    SearchSpace,
+    TransferConfig,
+    TransferMode,
+)
+from tinylarge.models import ModelSpec
+from tinylarge.scenario.rundir import run_folder
 
-DATASET_OPTION = typer.Option("mnist5k", "--dataset", "-d", help="Bundled dataset name.")
-SEEDS_OPTION = typer.Option("0", "--seeds", help="Comma-separated student seeds, e.g. 0,1,2.")
-CACHE_OPTION = typer.Option(None, "--cache-dir", help="Trained-model cache [~/.cache/tinylarge].")
-RUNS_OPTION = typer.Option(Path("runs"), "--runs-dir", help="Where run folders go.")
+SEEDS = CommaList(SEED_TYPE)
+DEVICE_NAMES = "tinylarge.tiny.devices:list_devices"
+DATASET_HELP = "Bundled dataset (`tinylarge datasets`)."
+INT8_HELP = "Quantize the students and report their int8 accuracy in TFLM."
+SIZES = CommaList(click.IntRange(1))
+FAMILY_OPTION = typer.Option(
+    None, "--family", click_type=FAMILY, help="Student family (default: the dataset's preset)."
+)
 
 
-def _ints(text: str, what: str) -> list[int]:
-    return [int(v) for v in _items(text, what, int)]
+def _dataset(config: type) -> Any:
+    return config_option(
+        config, "dataset", "--dataset", "-d", click_type=DATASET, help=DATASET_HELP
+    )
 
 
-def _items(text: str, what: str, kind: type) -> list[Any]:
-    from tinylarge.errors import TinylargeError
-
-    try:
-        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise TinylargeError(f"{what} must be a comma-separated list, got {text!r}") from None
-    if not values:
-        raise TinylargeError(f"{what} is empty")
-    return values
+def _seeds(config: type) -> Any:
+    return config_option(config, "seeds", "--seeds", click_type=SEEDS, help="Student seeds.")
 
 
-def _config(cls: type, **fields: Any) -> Any:
-    """Build a pydantic config; its validation errors become one-line user errors."""
-    from pydantic import ValidationError
-
-    from tinylarge.errors import TinylargeError
-
-    try:
-        return cls(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise TinylargeError(f"invalid {where}: {first['msg']}") from None
+def _spec(field: str, flag: str) -> Any:
+    return config_option(
+        ModelSpec, field, flag, default=None, help=f"Student {flag[2:]} (default: the preset's)."
+    )
 
 
 def _student(family: str | None, width: int | None, depth: int | None, stride: int | None):
-    from tinylarge.models import ModelSpec
-
     if family is None:
+        if (width, depth, stride) != (None, None, None):
+            from tinylarge.errors import TinylargeError
+
+            raise TinylargeError("--width, --depth and --stem-stride need --family")
         return None
-    return _config(ModelSpec, name=family, width=width, depth=depth, stem_stride=stride)
-
-
-def _run_dir(runs_dir: Path, name: str) -> Path:
-    from tinylarge.scenario.rundir import new_run_dir, point_latest
-
-    run_dir = new_run_dir(runs_dir, name)
-    point_latest(run_dir)
-    return run_dir
-
-
-def _finish(run_dir: Path, payload: dict[str, Any], json_out: bool) -> None:
-    from tinylarge.scenario.rundir import write_json_atomic
-
-    payload = {**payload, "run_dir": str(run_dir)}
-    write_json_atomic(run_dir / "metrics.json", payload)
-    if json_out:
-        emit_json(payload)
-    else:
-        console.print(f"metrics: {run_dir / 'metrics.json'}")
+    return build_config(ModelSpec, name=family, width=width, depth=depth, stem_stride=stride)
 
 
 def _pct(x: dict[str, float] | float | None) -> str:
@@ -86,18 +83,20 @@ def _pct(x: dict[str, float] | float | None) -> str:
 
 
 def distill(
-    dataset: str = DATASET_OPTION,
-    family: str | None = typer.Option(None, "--family", help="Student family [preset]."),
-    width: int | None = typer.Option(None, "--width", help="Student width."),
-    depth: int | None = typer.Option(None, "--depth", help="Student depth."),
-    stem_stride: int | None = typer.Option(None, "--stem-stride", help="Student stem stride."),
-    temperature: float = typer.Option(4.0, "--temperature", "-T", help="Soft-target T."),
-    alpha: float = typer.Option(0.9, "--alpha", help="Weight of the soft-target loss."),
-    feature: str = typer.Option("none", "--feature", help="Feature loss: none or attention."),
-    seeds: str = SEEDS_OPTION,
-    epochs: int | None = typer.Option(None, "--epochs", help="Student epochs [preset]."),
-    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also train w/o teacher."),
-    int8: bool = typer.Option(True, "--int8/--no-int8", help="Quantize; report TFLM accuracy."),
+    dataset: str = _dataset(DistillConfig),
+    family: str | None = FAMILY_OPTION,
+    width: int | None = _spec("width", "--width"),
+    depth: int | None = _spec("depth", "--depth"),
+    stem_stride: int | None = _spec("stem_stride", "--stem-stride"),
+    temperature: float = config_option(DistillConfig, "temperature", "--temperature", "-T"),
+    alpha: float = config_option(DistillConfig, "alpha", "--alpha"),
+    feature: FeatureLoss = config_option(
+        DistillConfig, "feature_loss", "--feature", help="Feature loss besides soft targets."
+    ),
+    seeds: str = _seeds(DistillConfig),
+    epochs: int | None = config_option(DistillConfig, "epochs", "--epochs"),
+    baseline: bool = config_option(DistillConfig, "compare_baseline", "--baseline/--no-baseline"),
+    int8: bool = config_option(DistillConfig, "int8", "--int8/--no-int8", help=INT8_HELP),
     cache_dir: Path | None = CACHE_OPTION,
     runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
@@ -107,26 +106,22 @@ def distill(
     Reports the teacher, the distilled student and the same student trained without the teacher
     (mean ± std over --seeds); student accuracies are int8 in the TFLM interpreter.
     """
-    from tinylarge.errors import UnknownNameError
-    from tinylarge.integrate import DistillConfig, FeatureLoss, run_distill
+    from tinylarge.integrate import run_distill
     from tinylarge.train import ArtifactCache
 
-    with user_errors():
-        if feature not in [f.value for f in FeatureLoss]:
-            raise UnknownNameError("feature loss", feature, [f.value for f in FeatureLoss])
-        config = _config(
-            DistillConfig,
-            dataset=dataset,
-            student=_student(family, width, depth, stem_stride),
-            temperature=temperature,
-            alpha=alpha,
-            feature_loss=feature,
-            seeds=_ints(seeds, "--seeds"),
-            epochs=epochs,
-            compare_baseline=baseline,
-            int8=int8,
-        )
-        run_dir = _run_dir(runs_dir, "distill")
+    config = build_config(
+        DistillConfig,
+        dataset=dataset,
+        student=_student(family, width, depth, stem_stride),
+        temperature=temperature,
+        alpha=alpha,
+        feature_loss=feature,
+        seeds=seeds,
+        epochs=epochs,
+        compare_baseline=baseline,
+        int8=int8,
+    )
+    with user_errors(), run_folder(runs_dir, "distill") as run_dir:
         result = run_distill(config, cache=ArtifactCache(cache_dir), out_dir=run_dir, progress=True)
     s = result.summary
     rows = [["teacher", result.teacher.params, _pct(s["teacher_accuracy"])]]
@@ -139,40 +134,43 @@ def distill(
         f"{100 * s['accuracy_ratio']['mean']:.2f}%"
         + (f", gain vs no teacher {_pct(s['gain'])}" if "gain" in s else "")
     )
-    _finish(run_dir, {"command": "distill", **s, "result": result.to_dict()}, json_out)
+    finish_run(run_dir, {"command": "distill", **s, "result": result.to_dict()}, json_out)
 
 
 def transfer(
-    dataset: str = DATASET_OPTION,
-    fractions: str = typer.Option("0.01,0.05,0.1", "--fractions", help="Labelled shares."),
-    mode: str = typer.Option("finetune", "--mode", help="finetune or linear_probe."),
-    family: str | None = typer.Option(None, "--family", help="Student family [preset]."),
-    width: int | None = typer.Option(None, "--width"),
-    depth: int | None = typer.Option(None, "--depth"),
-    seeds: str = SEEDS_OPTION,
-    int8: bool = typer.Option(True, "--int8/--no-int8"),
+    dataset: str = _dataset(TransferConfig),
+    fractions: str = config_option(
+        TransferConfig,
+        "label_fractions",
+        "--fractions",
+        click_type=CommaList(click.FloatRange(0, 1, min_open=True)),
+    ),
+    mode: TransferMode = config_option(
+        TransferConfig, "mode", "--mode", help="Fine-tune everything, or train the head only."
+    ),
+    family: str | None = FAMILY_OPTION,
+    width: int | None = _spec("width", "--width"),
+    depth: int | None = _spec("depth", "--depth"),
+    seeds: str = _seeds(TransferConfig),
+    int8: bool = config_option(TransferConfig, "int8", "--int8/--no-int8", help=INT8_HELP),
     cache_dir: Path | None = CACHE_OPTION,
     runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Transfer learning with few device labels vs training from scratch on the same labels."""
-    from tinylarge.errors import UnknownNameError
-    from tinylarge.integrate import TransferConfig, TransferMode, run_transfer
+    from tinylarge.integrate import run_transfer
     from tinylarge.train import ArtifactCache
 
-    with user_errors():
-        if mode not in [m.value for m in TransferMode]:
-            raise UnknownNameError("transfer mode", mode, [m.value for m in TransferMode])
-        config = _config(
-            TransferConfig,
-            dataset=dataset,
-            label_fractions=_items(fractions, "--fractions", float),
-            mode=mode,
-            student=_student(family, width, depth, None),
-            seeds=_ints(seeds, "--seeds"),
-            int8=int8,
-        )
-        run_dir = _run_dir(runs_dir, "transfer")
+    config = build_config(
+        TransferConfig,
+        dataset=dataset,
+        label_fractions=fractions,
+        mode=mode,
+        student=_student(family, width, depth, None),
+        seeds=seeds,
+        int8=int8,
+    )
+    with user_errors(), run_folder(runs_dir, "transfer") as run_dir:
         result = run_transfer(config, cache=ArtifactCache(cache_dir), progress=True)
     rows = [
         [
@@ -191,35 +189,39 @@ def transfer(
             rows,
         )
     )
-    _finish(
+    finish_run(
         run_dir, {"command": "transfer", **result.summary, "result": result.to_dict()}, json_out
     )
 
 
 def label(
-    dataset: str = DATASET_OPTION,
-    label_fraction: float = typer.Option(0.05, "--label-fraction", help="Labelled share."),
-    threshold: float = typer.Option(0.9, "--threshold", help="Teacher confidence to keep."),
-    seeds: str = SEEDS_OPTION,
-    int8: bool = typer.Option(True, "--int8/--no-int8"),
+    dataset: str = _dataset(LabelConfig),
+    label_fraction: float = config_option(LabelConfig, "label_fraction", "--label-fraction"),
+    threshold: float = config_option(
+        LabelConfig,
+        "confidence_threshold",
+        "--threshold",
+        help="Keep a pseudo-label when the teacher's max probability reaches this.",
+    ),
+    seeds: str = _seeds(LabelConfig),
+    int8: bool = config_option(LabelConfig, "int8", "--int8/--no-int8", help=INT8_HELP),
     cache_dir: Path | None = CACHE_OPTION,
     runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """The LargeML teacher pseudo-labels unlabelled device data; the student learns from it."""
-    from tinylarge.integrate import LabelConfig, run_label
+    from tinylarge.integrate import run_label
     from tinylarge.train import ArtifactCache
 
-    with user_errors():
-        config = _config(
-            LabelConfig,
-            dataset=dataset,
-            label_fraction=label_fraction,
-            confidence_threshold=threshold,
-            seeds=_ints(seeds, "--seeds"),
-            int8=int8,
-        )
-        run_dir = _run_dir(runs_dir, "label")
+    config = build_config(
+        LabelConfig,
+        dataset=dataset,
+        label_fraction=label_fraction,
+        confidence_threshold=threshold,
+        seeds=seeds,
+        int8=int8,
+    )
+    with user_errors(), run_folder(runs_dir, "label") as run_dir:
         result = run_label(config, cache=ArtifactCache(cache_dir), progress=True)
     s = result.summary
     console.print(
@@ -230,26 +232,73 @@ def label(
         f"student: pseudo-labelled {_pct(s['student_accuracy'])} vs labelled-only "
         f"{_pct(s['labelled_only_accuracy'])} (teacher {_pct(s['teacher_accuracy'])})"
     )
-    _finish(run_dir, {"command": "label", **s, "result": result.to_dict()}, json_out)
+    finish_run(run_dir, {"command": "label", **s, "result": result.to_dict()}, json_out)
 
 
 def search(
-    device: list[str] = typer.Option(
-        ["mcu"], "--device", help="Catalog device (repeatable); 'mcu' = every MCU, 'all'."
+    device: str = config_option(
+        SearchConfig,
+        "devices",
+        "--device",
+        click_type=CommaList(Name("device", DEVICE_NAMES, extra=("all", "mcu"))),
+        help="Catalog devices (comma list); mcu = every microcontroller, all = every device.",
     ),
-    dataset: str = DATASET_OPTION,
-    flash_bytes: int | None = typer.Option(None, "--flash-bytes", help="[device flash]"),
-    ram_bytes: int | None = typer.Option(None, "--ram-bytes", help="[device SRAM]"),
-    latency_s: float | None = typer.Option(None, "--latency-s", help="Per inference [none]."),
-    energy_j: float | None = typer.Option(None, "--energy-j", help="Per inference [none]."),
-    families: str | None = typer.Option(None, "--families", help="e.g. cnn2d,dscnn2d"),
-    widths: str = typer.Option("8,16,32", "--widths"),
-    depths: str = typer.Option("2,3", "--depths"),
-    strides: str = typer.Option("1,2", "--stem-strides", help="Resolution: 2 halves it."),
-    proxy_epochs: int | None = typer.Option(None, "--proxy-epochs", help="[3 images, 30 series]"),
-    distill_winner: bool = typer.Option(True, "--distill/--no-distill", help="Distil the winner."),
-    distill_epochs: int | None = typer.Option(None, "--distill-epochs"),
-    seed: int = typer.Option(0, "--seed"),
+    dataset: str = _dataset(SearchConfig),
+    flash_bytes: int | None = config_option(
+        Budget, "flash_bytes", "--flash-bytes", help="Flash budget, bytes (default: the device's)."
+    ),
+    ram_bytes: int | None = config_option(
+        Budget, "ram_bytes", "--ram-bytes", help="RAM budget, bytes (default: the device's SRAM)."
+    ),
+    latency_s: float | None = config_option(
+        Budget,
+        "latency_s",
+        "--latency-s",
+        help="Latency budget per inference, seconds (default: none).",
+    ),
+    energy_j: float | None = config_option(
+        Budget,
+        "energy_j",
+        "--energy-j",
+        help="Energy budget per inference, joules (default: none).",
+    ),
+    families: str | None = typer.Option(
+        None,
+        "--families",
+        click_type=CommaList(FAMILY),
+        help="Student families to try, e.g. cnn2d,dscnn2d (default: the dataset kind's).",
+    ),
+    widths: str = config_option(
+        SearchSpace, "widths", "--widths", click_type=SIZES, help="Stem widths to try."
+    ),
+    depths: str = config_option(
+        SearchSpace, "depths", "--depths", click_type=SIZES, help="Stage counts to try."
+    ),
+    strides: str = config_option(
+        SearchSpace,
+        "stem_strides",
+        "--stem-strides",
+        click_type=SIZES,
+        help="Stem strides to try: resolution, 2 halves it.",
+    ),
+    proxy_epochs: int | None = config_option(
+        SearchConfig,
+        "proxy_epochs",
+        "--proxy-epochs",
+        help="Epochs of each candidate (default: 3 images, 30 series).",
+    ),
+    distill_winner: bool = config_option(
+        SearchConfig, "distill_winner", "--distill/--no-distill", help="Distil each winner."
+    ),
+    distill_epochs: int | None = config_option(
+        SearchConfig,
+        "distill_epochs",
+        "--distill-epochs",
+        help="Epochs of each winner's distillation (default: the preset's).",
+    ),
+    seed: int = config_option(
+        SearchConfig, "seed", "--seed", click_type=SEED_TYPE, help="Seed of the candidates."
+    ),
     cache_dir: Path | None = CACHE_OPTION,
     runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
@@ -258,37 +307,27 @@ def search(
 
     Writes a Pareto table (stderr) and runs/search-*/search_<device>.png per device.
     """
-    from tinylarge.integrate import Budget, SearchConfig, SearchSpace, run_search
+    from tinylarge.integrate import run_search
     from tinylarge.train import ArtifactCache
 
-    with user_errors():
-        space = _config(
-            SearchSpace,
-            families=_items(families, "--families", str) if families else None,
-            widths=_ints(widths, "--widths"),
-            depths=_ints(depths, "--depths"),
-            stem_strides=_ints(strides, "--stem-strides"),
-        )
-        budget = _config(
-            Budget,
-            flash_bytes=flash_bytes,
-            ram_bytes=ram_bytes,
-            latency_s=latency_s,
-            energy_j=energy_j,
-        )
-        config = _config(
-            SearchConfig,
-            dataset=dataset,
-            devices=device,
-            budget=budget,
-            space=space,
-            proxy_epochs=proxy_epochs,
-            distill_winner=distill_winner,
-            distill_epochs=distill_epochs,
-            seed=seed,
-        )
-        config.device_names()  # unknown device names fail here, before any training
-        run_dir = _run_dir(runs_dir, "search")
+    space = build_config(
+        SearchSpace, families=families, widths=widths, depths=depths, stem_strides=strides
+    )
+    budget = build_config(
+        Budget, flash_bytes=flash_bytes, ram_bytes=ram_bytes, latency_s=latency_s, energy_j=energy_j
+    )
+    config = build_config(
+        SearchConfig,
+        dataset=dataset,
+        devices=device,
+        budget=budget,
+        space=space,
+        proxy_epochs=proxy_epochs,
+        distill_winner=distill_winner,
+        distill_epochs=distill_epochs,
+        seed=seed,
+    )
+    with user_errors(), run_folder(runs_dir, "search") as run_dir:
         result = run_search(config, cache=ArtifactCache(cache_dir), out_dir=run_dir, progress=True)
     for dev in result.devices:
         rows = [
@@ -316,7 +355,9 @@ def search(
                 f" B, flash {f['flash_bytes']} / {dev.budget['flash_bytes']} B, "
                 f"within budget: {f['within_budget']}"
             )
-    _finish(run_dir, {"command": "search", **result.summary, "result": result.to_dict()}, json_out)
+    finish_run(
+        run_dir, {"command": "search", **result.summary, "result": result.to_dict()}, json_out
+    )
 
 
 def register(app: typer.Typer) -> None:

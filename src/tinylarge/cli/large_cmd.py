@@ -12,26 +12,49 @@ from pathlib import Path
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, emit_json, finish_run, table
+from tinylarge.cli.params import (
+    CHECKPOINT,
+    RUNS_OPTION,
+    TFLITE,
+    Url,
+    config_option,
+    dataset_option,
+)
+from tinylarge.large.fleet import FleetConfig
+from tinylarge.large.service.config import ServiceConfig
+
+SECRET_HELP = "Token key file (hex), as `tinylarge serve` writes it."
+CUT_HELP = "Split mode: --tflite is blocks[:cut], the service runs the rest (default: off)."
 
 
 def serve(
     config: Path | None = typer.Option(
-        None, "--config", help="service config (YAML/JSON: models, limits, batching, auth)"
+        None,
+        "--config",
+        exists=True,
+        dir_okay=False,
+        help="Service config, YAML/JSON (default: one built from --checkpoint).",
     ),
     checkpoint: list[Path] = typer.Option(
-        [], "--checkpoint", help="serve this tinylarge checkpoint (repeatable; name = file stem)"
+        [],
+        "--checkpoint",
+        click_type=CHECKPOINT,
+        help="Serve this tinylarge checkpoint (repeatable; model name = file stem).",
     ),
     secret_file: Path = typer.Option(
         Path("service-secret.hex"),
         "--secret-file",
-        help="token key (hex); created if missing. Issue tokens with `tinylarge token`",
+        dir_okay=False,
+        help="Token key (hex); created if missing. Issue tokens with `tinylarge token`.",
     ),
-    host: str = typer.Option("127.0.0.1", help="interface to bind (loopback by default)"),
-    port: int = typer.Option(8000, min=1, max=65535),
-    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
-    max_batch_size: int = typer.Option(32, min=1),
-    max_wait_s: float = typer.Option(0.005, min=0.0, max=1.0),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    workers: int = config_option(FleetConfig, "workers", "--workers"),
+    max_batch_size: int = config_option(ServiceConfig, "max_batch_size", "--max-batch-size"),
+    max_wait_s: float = config_option(
+        ServiceConfig, "max_wait_s", "--max-wait-s", help="Batching wait bound, seconds."
+    ),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run the LargeML inference service (FastAPI/uvicorn) until interrupted.
@@ -44,39 +67,38 @@ def serve(
     import uvicorn
 
     from tinylarge.large.backends import BackendSpec, load_backend
-    from tinylarge.large.service.config import ServiceConfig, load_config
+    from tinylarge.large.service.config import load_config
     from tinylarge.large.service.main import CONFIG_ENV, create_app
     from tinylarge.secure.tokens import write_secret
 
-    with user_errors():
-        if config is not None:
-            cfg = load_config(config)
-        elif checkpoint:
-            cfg = ServiceConfig(
-                models=[BackendSpec(name=p.stem, path=str(p.resolve())) for p in checkpoint],
-                max_batch_size=max_batch_size,
-                max_wait_s=max_wait_s,
-                max_samples_per_request=min(32, max_batch_size),
-            )
-        else:
-            from tinylarge.errors import TinylargeError
+    if config is not None:
+        cfg = load_config(config)
+    elif checkpoint:
+        cfg = ServiceConfig(
+            models=[BackendSpec(name=p.stem, path=str(p.resolve())) for p in checkpoint],
+            max_batch_size=max_batch_size,
+            max_wait_s=max_wait_s,
+            max_samples_per_request=min(32, max_batch_size),
+        )
+    else:
+        from tinylarge.errors import TinylargeError
 
-            raise TinylargeError("give --config FILE or at least one --checkpoint MODEL.pt")
-        if cfg.secret_file is None:
-            if not secret_file.exists():
-                write_secret(secret_file)
-                console.print(f"created token key {secret_file} (mode 600)")
-            cfg = cfg.model_copy(update={"secret_file": str(secret_file.resolve())})
-        # load every model here first: a bad checkpoint is a clear error, not a failed startup
-        backends = {spec.name: load_backend(spec) for spec in cfg.models}
-        if workers == 1:
-            target = create_app(cfg, backends=backends)
-        else:
-            for backend in backends.values():
-                backend.close()
-            # uvicorn starts the workers itself: they rebuild the app from the config JSON
-            os.environ[CONFIG_ENV] = cfg.model_dump_json()
-            target = "tinylarge.large.service.main:app_from_env"
+        raise TinylargeError("give --config FILE or at least one --checkpoint MODEL.pt")
+    if cfg.secret_file is None:
+        if not secret_file.exists():
+            write_secret(secret_file)
+            console.print(f"created token key {secret_file} (mode 600)")
+        cfg = cfg.model_copy(update={"secret_file": str(secret_file.resolve())})
+    # load every model here first: a bad checkpoint is a clear error, not a failed startup
+    backends = {spec.name: load_backend(spec) for spec in cfg.models}
+    if workers == 1:
+        target = create_app(cfg, backends=backends)
+    else:
+        for backend in backends.values():
+            backend.close()
+        # uvicorn starts the workers itself: they rebuild the app from the config JSON
+        os.environ[CONFIG_ENV] = cfg.model_dump_json()
+        target = "tinylarge.large.service.main:app_from_env"
     url = f"http://{host}:{port}"
     console.print(f"serving {sorted(backends)} at {url} ({workers} worker(s)); Ctrl-C stops")
     if json_out:  # printed before serving: the server runs until it is interrupted
@@ -93,18 +115,19 @@ def serve(
 
 
 def token(
-    device_id: str = typer.Argument(..., help="device id (A-Z a-z 0-9 _ -, up to 64)"),
-    secret_file: Path = typer.Option(Path("service-secret.hex"), "--secret-file"),
-    ttl_s: float = typer.Option(86400.0, min=1.0, help="lifetime in seconds"),
+    device_id: str = typer.Argument(..., help="Device id (A-Z a-z 0-9 _ -, up to 64)."),
+    secret_file: Path = typer.Option(
+        Path("service-secret.hex"), "--secret-file", exists=True, dir_okay=False, help=SECRET_HELP
+    ),
+    ttl_s: float = typer.Option(86400.0, "--ttl-s", min=1.0, help="Lifetime, seconds."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Issue a device token signed with the service's key (HMAC-SHA256, with expiry)."""
     from tinylarge.secure.tokens import issue_token, read_secret, verify_token
 
-    with user_errors():
-        secret = read_secret(secret_file)
-        tok = issue_token(secret, device_id, ttl_s)
-        claims = verify_token(secret, tok)
+    secret = read_secret(secret_file)
+    tok = issue_token(secret, device_id, ttl_s)
+    claims = verify_token(secret, tok)
     if json_out:
         emit_json({"device_id": device_id, "token": tok, "expires_at_s": claims.expires_at_s})
     else:
@@ -112,18 +135,20 @@ def token(
 
 
 def device(
-    tflite: Path = typer.Option(..., "--tflite", help="the device's int8 .tflite (runs in TFLM)"),
-    url: str = typer.Option("http://127.0.0.1:8000", help="service base URL"),
-    device_token: str = typer.Option(..., "--token", help="this device's token"),
-    model: str = typer.Option(..., "--model", help="service model to offload to"),
-    dataset: str = typer.Option("digits", help="dataset whose test split the device plays"),
-    n_requests: int = typer.Option(100, "--requests", min=1),
-    offset: int = typer.Option(0, min=0, help="first test sample to play"),
-    threshold: float = typer.Option(0.9, min=0.0, help="offload below this max probability"),
-    device_id: str = typer.Option("device-0", "--device-id"),
-    cut: int | None = typer.Option(
-        None, min=0, help="split mode: --tflite is blocks[:cut]; the service runs the rest"
+    tflite: Path = typer.Option(
+        ..., "--tflite", click_type=TFLITE, help="The device's int8 .tflite (runs in TFLM)."
     ),
+    url: str = typer.Option(
+        "http://127.0.0.1:8000", "--url", click_type=Url(), help="Service base URL."
+    ),
+    device_token: str = typer.Option(..., "--token", help="This device's token."),
+    model: str = typer.Option(..., "--model", help="Service model to offload to."),
+    dataset: str = dataset_option("digits", "Dataset whose test split the device plays."),
+    n_requests: int = typer.Option(100, "--requests", min=1, help="Samples to play."),
+    offset: int = typer.Option(0, "--offset", min=0, help="First test sample to play."),
+    threshold: float = config_option(FleetConfig, "threshold", "--threshold"),
+    device_id: str = typer.Option("device-0", "--device-id", help="Id in the token."),
+    cut: int | None = config_option(FleetConfig, "cut", "--cut", help=CUT_HELP),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Play one live device: TFLM inference, max-probability gate, HTTP offload of the rest.
@@ -137,17 +162,16 @@ def device(
     from tinylarge.large.client import AsyncLargeClient
     from tinylarge.tiny.runtime import TflmRuntime
 
-    with user_errors():
-        ds = load_dataset(dataset)
-        runtime = TflmRuntime(tflite)
-        idx = (offset + np.arange(n_requests)) % len(ds.y_test)
+    ds = load_dataset(dataset)
+    runtime = TflmRuntime(tflite)
+    idx = (offset + np.arange(n_requests)) % len(ds.y_test)
 
-        async def main():
-            async with AsyncLargeClient(url, device_token) as client:
-                agent = DeviceAgent(runtime, client, model, threshold, device_id, cut=cut)
-                return await agent.run(ds.x_test[idx], ds.y_test[idx])
+    async def main():
+        async with AsyncLargeClient(url, device_token) as client:
+            agent = DeviceAgent(runtime, client, model, threshold, device_id, cut=cut)
+            return await agent.run(ds.x_test[idx], ds.y_test[idx])
 
-        summary = asyncio.run(main()).summary()
+    summary = asyncio.run(main()).summary()
     if json_out:
         emit_json(summary)
         return
@@ -159,42 +183,44 @@ def device(
 
 
 def fleet(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="LargeML checkpoint to serve"),
-    tflite: Path = typer.Option(..., "--tflite", help="the devices' int8 .tflite"),
-    dataset: str | None = typer.Option(None, help="samples to play (default: checkpoint's)"),
-    agents: int = typer.Option(8, "--agents", min=1, max=1000),
-    n_requests: int = typer.Option(50, "--requests", min=1, help="samples per agent"),
-    threshold: float = typer.Option(0.9, min=0.0, help="offload below this max probability"),
-    cut: int | None = typer.Option(
-        None, min=0, help="split mode: --tflite is blocks[:cut]; the service runs the rest"
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", click_type=CHECKPOINT, help="LargeML checkpoint to serve."
     ),
-    workers: int = typer.Option(1, min=1, max=64),
-    max_batch_size: int = typer.Option(32, min=1),
-    max_wait_s: float = typer.Option(0.005, min=0.0, max=1.0),
+    tflite: Path = typer.Option(..., "--tflite", click_type=TFLITE, help="The devices' .tflite."),
+    dataset: str | None = dataset_option(None, "Samples to play (default: the checkpoint's)."),
+    agents: int = config_option(FleetConfig, "n_agents", "--agents", help="Live device agents."),
+    n_requests: int = config_option(FleetConfig, "n_requests", "--requests"),
+    threshold: float = config_option(FleetConfig, "threshold", "--threshold"),
+    cut: int | None = config_option(FleetConfig, "cut", "--cut", help=CUT_HELP),
+    workers: int = config_option(FleetConfig, "workers", "--workers"),
+    max_batch_size: int = config_option(
+        FleetConfig, "max_batch_size", "--max-batch-size", help="Samples per server batch."
+    ),
+    max_wait_s: float = config_option(
+        FleetConfig, "max_wait_s", "--max-wait-s", help="Batching wait bound, seconds."
+    ),
+    runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Start one service and K live agents on loopback; report throughput, p50/p99, failures."""
-    from tinylarge.large.fleet import FleetConfig, run_fleet
+    """Start one service and K live agents on loopback; report throughput, p50/p99, failures.
 
-    with user_errors():
-        result = run_fleet(
-            FleetConfig(
-                checkpoint=str(checkpoint),
-                tflite=str(tflite),
-                dataset=dataset,
-                n_agents=agents,
-                n_requests=n_requests,
-                threshold=threshold,
-                cut=cut,
-                workers=workers,
-                max_batch_size=max_batch_size,
-                max_wait_s=max_wait_s,
-            )
-        )
-    out = result.to_dict()
-    if json_out:
-        emit_json(out)
-        return
+    Writes runs/fleet-<timestamp>/metrics.json."""
+    from tinylarge.large.fleet import run_fleet
+    from tinylarge.scenario.rundir import run_folder
+
+    config = FleetConfig(
+        checkpoint=str(checkpoint), tflite=str(tflite), dataset=dataset, n_agents=agents,
+        n_requests=n_requests, threshold=threshold, cut=cut, workers=workers,
+        max_batch_size=max_batch_size, max_wait_s=max_wait_s,
+    )  # fmt: skip
+    with run_folder(runs_dir, "fleet") as run_dir:
+        result = run_fleet(config)
+    if not json_out:
+        _print_fleet(result)
+    finish_run(run_dir, {"command": "fleet", **result.to_dict()}, json_out)
+
+
+def _print_fleet(result) -> None:
     rows = [
         ["agents", result.n_agents],
         ["requests", result.n_requests],

@@ -1,20 +1,38 @@
-"""``tinylarge cascade`` and ``tinylarge split``: TinyML -> LargeML offloading patterns."""
+"""``tinylarge cascade | split | early-exit``: TinyML -> LargeML offloading patterns.
+
+Each writes ``runs/<command>-<timestamp>/`` (``metrics.json``, plots, the int8 graphs it built).
+"""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, finish_run, table, user_errors
+from tinylarge.cli.params import (
+    CHECKPOINT,
+    DEVICE,
+    LINKS_OPTION,
+    OUT_FILE,
+    RUNS_OPTION,
+    SEED_TYPE,
+    TFLITE,
+    build_config,
+    config_option,
+    dataset_option,
+    model_argument,
+    out_option,
+)
+from tinylarge.integrate.cascade import CascadeConfig, cascade_from_models
+from tinylarge.integrate.early_exit import EarlyExitConfig
+from tinylarge.integrate.gates import Gate
+from tinylarge.integrate.split import Objective
+from tinylarge.integrate.split_profile import SplitConfig
+from tinylarge.scenario.rundir import run_folder
 
-
-def _check_choice(kind: str, value: str, valid: list[str]) -> None:
-    if value not in valid:
-        from tinylarge.errors import UnknownNameError
-
-        raise UnknownNameError(kind, value, valid)
+BUDGET_HELP = "Instead of --max-drop: best point sending at most this share up (default: off)."
+DROP_HELP = "Allowed accuracy loss vs the {}, a fraction (0.002 = 0.2 points)."
 
 
 def _dataset_for(checkpoint_meta: dict, dataset: str | None):
@@ -26,29 +44,29 @@ def _dataset_for(checkpoint_meta: dict, dataset: str | None):
 
 
 def cascade(
-    teacher: Path = typer.Argument(
-        ..., help="LargeML model checkpoint (.pt), e.g. runs/latest/teacher.pt"
+    teacher: Path = model_argument(CHECKPOINT, "LargeML checkpoint, e.g. a demo's teacher.pt."),
+    student: Path = model_argument(TFLITE, "Device model, a full-integer int8 .tflite."),
+    dataset: str | None = dataset_option(None, "Test data (default: the teacher's)."),
+    gate: Gate = config_option(
+        CascadeConfig, "gate", "--gate", help="Confidence score; learned = logistic regression."
     ),
-    student: Path = typer.Argument(..., help="Device model, full-integer int8 .tflite"),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Default: the teacher's."),
-    gate: str = typer.Option(
-        "max-prob", "--gate", help="max-prob, margin, entropy or learned (logistic regression)."
+    max_drop: float | None = config_option(
+        CascadeConfig, "max_accuracy_drop", "--max-drop", help=DROP_HELP.format("teacher alone")
     ),
-    max_drop: float = typer.Option(
-        0.002, "--max-drop", help="Allowed accuracy loss vs the teacher alone (0.002 = 0.2 points)."
+    offload_budget: float | None = config_option(
+        CascadeConfig, "offload_budget", "--offload-budget", help=BUDGET_HELP
     ),
-    offload_budget: float | None = typer.Option(
-        None,
-        "--offload-budget",
-        help="Instead of --max-drop: most accurate point offloading at most this fraction.",
+    device: str = config_option(
+        cascade_from_models, "device", "--device", click_type=DEVICE, help="Runs the student."
     ),
-    device: str = typer.Option(
-        "nrf52840", "--device", help="Catalog device that runs the student."
-    ),
+    links: str | None = LINKS_OPTION,
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write the accuracy-vs-offload curve PNG here."
+        None, "--plot", click_type=OUT_FILE, help="Accuracy-vs-offload PNG (default: in the run)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the calibration/evaluation split."),
+    seed: int = config_option(
+        CascadeConfig, "seed", "--seed", click_type=SEED_TYPE, help="Seed of the split."
+    ),
+    runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Cascade: the int8 student (TFLM) answers when its gate is confident, else the teacher.
@@ -56,22 +74,19 @@ def cascade(
     The threshold is calibrated on half of the test set and every number is reported on the other
     half; device energy per inference is compared with sending every input up, on each link.
     """
-    from tinylarge.integrate.cascade import CascadeConfig, cascade_from_models
-    from tinylarge.integrate.gates import Gate
     from tinylarge.integrate.plots import plot_cascade
     from tinylarge.models import load_checkpoint
 
-    with user_errors():
-        _check_choice("gate", gate, [g.value for g in Gate])
+    config = build_config(
+        CascadeConfig, gate=gate, max_accuracy_drop=max_drop, offload_budget=offload_budget,
+        seed=seed,
+    )  # fmt: skip
+    with user_errors(), run_folder(runs_dir, "cascade") as run_dir:
         ckpt = load_checkpoint(teacher)
         ds = _dataset_for(ckpt.meta, dataset)
-        config = CascadeConfig(
-            gate=gate, max_accuracy_drop=max_drop, offload_budget=offload_budget, seed=seed
-        )
-        result = cascade_from_models(student, ckpt.model, ds, config, device=device)
-    payload = result.to_dict()
-    if plot:
-        payload["plot"] = str(plot_cascade(result, plot))
+        result = cascade_from_models(student, ckpt.model, ds, config, device=device, links=links)
+        payload = result.to_dict()
+        payload["plot"] = str(plot_cascade(result, plot or run_dir / "plots" / "cascade.png"))
     console.print(
         f"cascade ({result.gate}): accuracy {100 * result.accuracy:.2f}% "
         f"(student {100 * result.small_accuracy:.2f}%, teacher {100 * result.big_accuracy:.2f}%) "
@@ -91,55 +106,49 @@ def cascade(
     ]
     cols = ["link", "cascade mJ", "all-offload mJ", "saving", "cascade ms", "all-offload ms"]
     console.print(table(f"device energy per inference on {device}", cols, rows))
-    if json_out:
-        emit_json(payload)
+    finish_run(run_dir, {"command": "cascade", **payload}, json_out)
 
 
 def split(
-    model: Path = typer.Argument(
-        ..., help="A split-able model checkpoint (.pt), e.g. runs/latest/teacher.pt"
+    model: Path = model_argument(CHECKPOINT, "A split-able checkpoint, e.g. a demo's teacher.pt."),
+    dataset: str | None = dataset_option(None, "Test data (default: the checkpoint's)."),
+    device: str = config_option(
+        SplitConfig, "device", "--device", click_type=DEVICE, help="Catalog device, the head."
     ),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Default: the checkpoint's."),
-    device: str = typer.Option("stm32h7a3", "--device", help="Catalog device running the head."),
-    server: str = typer.Option(
-        "jetson-orin-nano", "--server", help="Catalog device running the tail."
+    server: str = config_option(
+        SplitConfig, "server", "--server", click_type=DEVICE, help="Catalog device, the tail."
     ),
-    objective: str = typer.Option(
-        "latency", "--objective", help="latency or energy (device energy)."
+    links: str | None = LINKS_OPTION,
+    objective: Objective = config_option(
+        SplitConfig, "objective", "--objective", help="What the best cut minimises (device energy)."
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Keep each cut's .tflite (and C) here."
-    ),
-    emit_c: bool = typer.Option(False, "--emit-c", help="Also generate C for every device part."),
-    n_eval: int = typer.Option(
-        300, "--n-eval", help="Test samples for per-cut accuracy (0 = skip)."
-    ),
+    out: Path | None = out_option(None, "Each cut's .tflite (and C) (default: the run folder)."),
+    emit_c: bool = config_option(SplitConfig, "emit_c", "--emit-c/--no-emit-c"),
+    n_eval: int = config_option(SplitConfig, "n_eval", "--n-eval"),
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write latency per cut and link PNG here."
+        None, "--plot", click_type=OUT_FILE, help="Latency per cut and link PNG (default: in run)."
     ),
+    runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Split computing: cost every cut of the model (device part as real int8 TFLite, profiled),
     and choose the best cut for each uplink from NB-IoT to 6G (Neurosurgeon-style)."""
     from tinylarge.integrate.plots import plot_split
-    from tinylarge.integrate.split import Objective
-    from tinylarge.integrate.split_profile import SplitConfig, run_split
+    from tinylarge.integrate.split_profile import run_split
     from tinylarge.models import load_checkpoint
 
-    with user_errors():
-        _check_choice("objective", objective, [o.value for o in Objective])
+    config = build_config(
+        SplitConfig, device=device, server=server, links=links, objective=objective,
+        emit_c=emit_c, n_eval=n_eval,
+    )  # fmt: skip
+    with user_errors(), run_folder(runs_dir, "split") as run_dir:
         ckpt = load_checkpoint(model)
         ds = _dataset_for(ckpt.meta, dataset)
-        config = SplitConfig(
-            device=device, server=server, objective=objective, emit_c=emit_c, n_eval=n_eval
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = out or Path(tmp)
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = run_split(ckpt.model, ds, config, workdir)
-    payload = result.to_dict()
-    if plot:
-        payload["plot"] = str(plot_split(result, plot))
+        workdir = out or run_dir / "cuts"
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = run_split(ckpt.model, ds, config, workdir)
+        payload = result.to_dict()
+        payload["plot"] = str(plot_split(result, plot or run_dir / "plots" / "split.png"))
     rows = [
         [
             c.cut,
@@ -176,43 +185,45 @@ def split(
     ]
     console.print(table(f"best cut per link ({objective})", cols, rows))
     console.print(f"optimiser matches brute force: {result.optimiser_matches_brute_force}")
-    if json_out:
-        emit_json(payload)
+    finish_run(run_dir, {"command": "split", **payload}, json_out)
 
 
 def early_exit(
-    model: Path = typer.Argument(
-        ..., help="The device model checkpoint (.pt), e.g. runs/latest/student.pt"
+    model: Path = model_argument(CHECKPOINT, "Device model checkpoint, e.g. a demo's student.pt."),
+    exit_after: int = config_option(
+        EarlyExitConfig, "exit_after", "--exit-after", "-k", help="Blocks before the side exit."
     ),
-    exit_after: int = typer.Option(1, "--exit-after", "-k", help="Blocks before the side exit."),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Default: the checkpoint's."),
-    max_drop: float = typer.Option(
-        0.002, "--max-drop", help="Allowed accuracy loss vs the final exit (0.002 = 0.2 points)."
+    dataset: str | None = dataset_option(None, "Training and test data (default: the model's)."),
+    max_drop: float = config_option(
+        EarlyExitConfig, "max_accuracy_drop", "--max-drop", help=DROP_HELP.format("final exit")
     ),
-    device: str = typer.Option("nrf52840", "--device", help="Catalog device that runs the model."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Keep the three int8 graphs here."),
+    device: str = config_option(
+        EarlyExitConfig, "device", "--device", click_type=DEVICE, help="Catalog device."
+    ),
+    out: Path | None = out_option(None, "The three int8 graphs (default: the run folder)."),
+    runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Early exit: a side classifier after block k answers the easy inputs on the device, the rest
     of the network runs only for the hard ones (BranchyNet-style, int8 graphs run in TFLM)."""
-    from tinylarge.integrate.early_exit import EarlyExitConfig, run_early_exit
+    from tinylarge.errors import TinylargeError
+    from tinylarge.integrate.early_exit import run_early_exit
     from tinylarge.models import load_checkpoint
 
-    with user_errors():
-        ckpt = load_checkpoint(model)
-        n_blocks = len(ckpt.model.blocks)
-        if not 1 <= exit_after < n_blocks:
-            from tinylarge.errors import TinylargeError
-
-            raise TinylargeError(
-                f"--exit-after {exit_after} is not a cut inside the model: valid 1..{n_blocks - 1}"
-            )
+    config = build_config(
+        EarlyExitConfig, exit_after=exit_after, max_accuracy_drop=max_drop, device=device
+    )
+    ckpt = load_checkpoint(model)
+    n_blocks = len(ckpt.model.blocks)
+    if not 1 <= exit_after < n_blocks:
+        raise TinylargeError(
+            f"--exit-after {exit_after} is not a cut inside the model: valid 1..{n_blocks - 1}"
+        )
+    with user_errors(), run_folder(runs_dir, "early-exit") as run_dir:
         ds = _dataset_for(ckpt.meta, dataset)
-        config = EarlyExitConfig(exit_after=exit_after, max_accuracy_drop=max_drop, device=device)
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = out or Path(tmp)
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = run_early_exit(ckpt.model, ds, config, workdir)
+        workdir = out or run_dir / "graphs"
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = run_early_exit(ckpt.model, ds, config, workdir)
     console.print(
         f"early exit after block {exit_after}: {100 * result.exit_fraction:.1f}% of inputs exit; "
         f"accuracy {100 * result.accuracy:.2f}% "
@@ -224,8 +235,7 @@ def early_exit(
         f"{1e3 * result.energy_j:.4f} mJ vs {1e3 * result.full_energy_j:.4f} mJ "
         f"({100 * result.energy_saving:.1f}% saved)"
     )
-    if json_out:
-        emit_json(result.to_dict())
+    finish_run(run_dir, {"command": "early-exit", **result.to_dict()}, json_out)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,7 +17,9 @@ from rich.table import Table
 # Wide enough for the tables when stderr is a file or a pipe (rich would assume 80 columns).
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout (humans: stderr)")
+JSON_OPTION = typer.Option(
+    False, "--json", help="Print one JSON object on stdout (humans: stderr)."
+)
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -52,13 +55,22 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def finish_run(run_dir: Path, payload: dict[str, Any], json_out: bool) -> None:
+    """Write ``metrics.json`` (which marks the run complete), then repoint ``runs/latest`` at the
+    run, then print the payload (``--json``) or where it went."""
+    from tinylarge.scenario.rundir import point_latest, write_json_atomic
+
+    payload = {**payload, "run_dir": str(run_dir)}
+    write_json_atomic(run_dir / "metrics.json", payload)
+    point_latest(run_dir)
+    if json_out:
+        emit_json(payload)
+    else:
+        console.print(f"metrics: {run_dir / 'metrics.json'}")
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's user-facing errors into a one-line message and exit status 2."""
-    from tinylarge.errors import TinylargeError
-
-    try:
-        yield
-    except TinylargeError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
-        raise typer.Exit(code=2) from None
+    """A no-op: ``tinylarge.cli.main`` now turns user errors into one line for every command.
+    Left for the pattern commands until their bodies move to ``run_<pattern>(config, ...)``."""
+    yield

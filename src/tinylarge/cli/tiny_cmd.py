@@ -1,4 +1,4 @@
-"""``tinylarge quantize | profile | devices``: the TinyML deployment path from the command line."""
+"""``tinylarge profile | devices``: what an int8 model costs on the microcontroller catalog."""
 
 from __future__ import annotations
 
@@ -6,52 +6,27 @@ from pathlib import Path
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
+from tinylarge.cli.params import TFLITE, Name
 
-
-def quantize(
-    checkpoint: Path = typer.Argument(..., help="A tinylarge checkpoint (.pt)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the int8 .tflite."),
-    dataset: str = typer.Option(
-        None, "--dataset", help="Dataset for calibration and test (default: the checkpoint's)."
-    ),
-    qat: bool = typer.Option(False, "--qat", help="Quantization-aware fine-tune before convert."),
-    n_calibration: int = typer.Option(300, "--n-calibration", min=1, help="Calibration samples."),
-    seed: int = typer.Option(0, "--seed", help="Seed for calibration sampling and QAT."),
-    json_out: bool = JSON_OPTION,
-) -> None:
-    """Quantize a PyTorch checkpoint to a full-integer int8 .tflite and verify it in TFLM.
-
-    Reports float vs int8 accuracy (TFLM on the whole test set) and whether every op is int8.
-    """
-    from tinylarge.tiny.quantize import quantize_checkpoint
-
-    status = console.status("quantizing (litert-torch PT2E) and verifying in TFLM...")
-    with user_errors(), status:
-        result = quantize_checkpoint(
-            checkpoint, output, dataset, qat=qat, n_calibration=n_calibration, seed=seed
-        )
-    payload = result.to_dict()
-    if json_out:
-        emit_json(payload)
-        return
-    rows = [[key, value] for key, value in payload.items() if key != "violations"]
-    console.print(table(f"int8 model {result.tflite_path}", ["name", "value"], rows))
+DEVICES = Name("device", "tinylarge.tiny.devices:list_devices", extra=("all",), many=True)
 
 
 def profile(
-    model: Path = typer.Argument(..., help="A full-integer int8 .tflite."),
+    model: Path = typer.Argument(..., click_type=TFLITE, help="A full-integer int8 .tflite."),
     device: str = typer.Option(
-        "all", "--device", "-d", help="A device name, a comma list, or 'all'."
+        "all", "--device", click_type=DEVICES, help="A catalog device, a comma list, or 'all'."
     ),
-    layers: bool = typer.Option(False, "--layers", help="Include per-layer costs."),
+    layers: bool = typer.Option(False, "--layers", help="Also print the cost of every layer."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Flash, RAM (measured TFLM arena), MACs, latency, energy and fit of a model on devices."""
+    """Flash, RAM (measured TFLM arena), MACs, latency, energy and fit of a model on devices.
+
+    Latency and energy are modelled from each device's catalog cost model (cycles per MAC and per
+    op, clock, active power); flash and RAM are the model, the measured arena and the runtime."""
     from tinylarge.tiny.profile import profile_many
 
-    with user_errors():
-        results = profile_many(model, device)
+    results = profile_many(model, device)
     if json_out:
         emit_json({"model": str(model), "devices": [r.to_dict(layers=layers) for r in results]})
         return
@@ -82,8 +57,7 @@ def devices(json_out: bool = JSON_OPTION) -> None:
     """List the device catalog: memory, clock, power and the core's cost model."""
     from tinylarge.tiny.devices import list_devices, load_device
 
-    with user_errors():
-        profiles = [load_device(name) for name in list_devices()]
+    profiles = [load_device(name) for name in list_devices()]
     if json_out:
         emit_json({"devices": [p.model_dump() for p in profiles]})
         return
@@ -115,6 +89,5 @@ def _size(n_bytes: int) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("quantize")(quantize)
     app.command("profile")(profile)
     app.command("devices")(devices)

@@ -41,14 +41,16 @@ class FleetConfig(BaseModel):
     tflite: str = Field(description="the devices' int8 .tflite")
     dataset: str | None = Field(None, description="samples to play; default: checkpoint's")
     n_agents: int = Field(8, ge=1, le=1000)
-    n_requests: int = Field(50, ge=1, description="samples per agent")
-    threshold: float = Field(0.9, ge=0.0, description="offload below this max probability")
+    n_requests: int = Field(50, ge=1, description="samples each agent plays")
+    threshold: float = Field(
+        0.9, ge=0.0, description="offload when the max probability is below this (> 1: all)"
+    )
     cut: int | None = Field(
         None, ge=0, description="split mode: tflite is blocks[:cut], the server runs the rest"
     )
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     max_batch_size: int = Field(32, ge=1)
-    max_wait_s: float = Field(0.005, ge=0.0)
+    max_wait_s: float = Field(0.005, ge=0.0, le=1.0)
     torch_threads: int | None = Field(1, ge=1)
     seed: int = 0
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,21 @@ def new_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free run folder for {name}-{stamp} in {runs_dir}")
+
+
+@contextmanager
+def run_folder(runs_dir: Path, name: str) -> Iterator[Path]:
+    """A fresh run folder (:func:`new_run_dir`) for the block, removed again if the block fails:
+    nothing half-written stays. Repointing ``latest`` is the caller's, once the run is done."""
+    created = not runs_dir.exists()
+    run_dir = new_run_dir(runs_dir, name)
+    try:
+        yield run_dir
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if created and not any(runs_dir.iterdir()):
+            runs_dir.rmdir()
+        raise
 
 
 def point_latest(run_dir: Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tinylarge.data import Dataset, load_dataset
-from tinylarge.scenario.rundir import new_run_dir, point_latest, write_json_atomic
+from tinylarge.scenario.rundir import point_latest, run_folder, write_json_atomic
 from tinylarge.scenario.schema import Scenario
 from tinylarge.scenario.stages import deploy_student, offload_cascade, train_models
 
@@ -53,27 +53,28 @@ def default_cache_dir() -> Path:
 
 
 def run_scenario(scenario: Scenario, progress: bool = True) -> RunResult:
-    """Run every stage of ``scenario``; write ``metrics.json`` last and repoint ``runs/latest``."""
+    """Run every stage of ``scenario``; write ``metrics.json`` last and repoint ``runs/latest``
+    (a failed run leaves no folder behind)."""
     started = time.perf_counter()
     dataset = load_dataset(scenario.dataset, seed=scenario.seed)
-    run_dir = new_run_dir(Path(scenario.runs_dir), scenario.name)
-    ctx = RunContext(
-        scenario=scenario,
-        dataset=dataset,
-        run_dir=run_dir,
-        cache_dir=Path(scenario.cache_dir) if scenario.cache_dir else default_cache_dir(),
-        progress=progress,
-    )
-    ctx.metrics["scenario"] = scenario.model_dump(mode="json")
-    timings: dict[str, float] = {}
-    for name, stage, needs_deploy in STAGES:
-        if needs_deploy and not scenario.deploy:
-            continue
-        t0 = time.perf_counter()
-        stage(ctx)
-        timings[name] = round(time.perf_counter() - t0, 3)
-    ctx.metrics["timings_s"] = {**timings, "total": round(time.perf_counter() - started, 3)}
-    ctx.metrics["run_dir"] = str(run_dir)
-    write_json_atomic(run_dir / "metrics.json", ctx.metrics)
+    with run_folder(Path(scenario.runs_dir), scenario.name) as run_dir:
+        ctx = RunContext(
+            scenario=scenario,
+            dataset=dataset,
+            run_dir=run_dir,
+            cache_dir=Path(scenario.cache_dir) if scenario.cache_dir else default_cache_dir(),
+            progress=progress,
+        )
+        ctx.metrics["scenario"] = scenario.model_dump(mode="json")
+        timings: dict[str, float] = {}
+        for name, stage, needs_deploy in STAGES:
+            if needs_deploy and not scenario.deploy:
+                continue
+            t0 = time.perf_counter()
+            stage(ctx)
+            timings[name] = round(time.perf_counter() - t0, 3)
+        ctx.metrics["timings_s"] = {**timings, "total": round(time.perf_counter() - started, 3)}
+        ctx.metrics["run_dir"] = str(run_dir)
+        write_json_atomic(run_dir / "metrics.json", ctx.metrics)
     point_latest(run_dir)
     return RunResult(run_dir=run_dir, metrics=ctx.metrics)

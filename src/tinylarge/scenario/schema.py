@@ -6,7 +6,14 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from tinylarge.errors import TinylargeError
 from tinylarge.models import ModelSpec
@@ -45,22 +52,15 @@ class Scenario(BaseModel):
         None, description="trained-model cache (default ~/.cache/tinylarge)"
     )
 
-    @field_validator("device")
+    @field_validator("device", "dataset")
     @classmethod
-    def _known_device(cls, name: str) -> str:
+    def _known(cls, name: str, info: ValidationInfo) -> str:
+        from tinylarge.data.registry import dataset_names
         from tinylarge.tiny.devices import list_devices
 
-        if name not in list_devices():
-            raise ValueError(f"unknown device {name!r}; valid: {', '.join(list_devices())}")
-        return name
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, name: str) -> str:
-        from tinylarge.data.registry import dataset_names
-
-        if name not in dataset_names():
-            raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
+        valid = list_devices() if info.field_name == "device" else dataset_names()
+        if name not in valid:
+            raise ValueError(f"unknown {info.field_name} {name!r}; valid: {', '.join(valid)}")
         return name
 
 
