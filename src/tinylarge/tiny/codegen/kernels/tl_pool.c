@@ -1,0 +1,76 @@
+/* tl_pool.c - AVERAGE_POOL_2D, MAX_POOL_2D and MEAN (TFLM reference pooling.h, reduce.h). */
+#include "tl_arith.h"
+#include "tl_kernels.h"
+
+static void tl_pool_s8(const tl_pool_params_t *p, const int8_t *input, int8_t *output,
+                       int is_max) {
+  const int32_t n_px = p->batches * p->out_h * p->out_w;
+  const int32_t step = p->reverse ? -1 : 1;
+  int32_t batch = p->reverse ? p->batches - 1 : 0;
+  int32_t out_y = p->reverse ? p->out_h - 1 : 0;
+  int32_t out_x = p->reverse ? p->out_w - 1 : 0;
+  int32_t i, channel, fy, fx;
+  for (i = 0; i < n_px; ++i) {
+    const int32_t in_y_origin = out_y * p->stride_h - p->pad_h;
+    const int32_t fy_start = TL_MAX(0, -in_y_origin);
+    const int32_t fy_end = TL_MIN(p->filter_h, p->in_h - in_y_origin);
+    const int32_t in_x_origin = out_x * p->stride_w - p->pad_w;
+    const int32_t fx_start = TL_MAX(0, -in_x_origin);
+    const int32_t fx_end = TL_MIN(p->filter_w, p->in_w - in_x_origin);
+    const int32_t count = (fy_end - fy_start) * (fx_end - fx_start);
+    int8_t *out_px = output + (((size_t)batch * p->out_h + out_y) * p->out_w + out_x) * p->channels;
+    for (channel = 0; channel < p->channels; ++channel) {
+      int32_t acc = is_max ? -128 : 0;
+      for (fy = fy_start; fy < fy_end; ++fy) {
+        const int8_t *row = input + (((size_t)batch * p->in_h + in_y_origin + fy) * p->in_w +
+                                     in_x_origin) * p->channels + channel;
+        for (fx = fx_start; fx < fx_end; ++fx) {
+          const int32_t v = row[(size_t)fx * p->channels];
+          if (is_max) {
+            acc = TL_MAX(acc, v);
+          } else {
+            acc += v;
+          }
+        }
+      }
+      if (!is_max && count > 0) {
+        /* round to nearest, halves away from zero */
+        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+      }
+      out_px[channel] = tl_clamp_s8(acc, p->act_min, p->act_max);
+    }
+    out_x += step;
+    if (out_x == p->out_w || out_x < 0) {
+      out_x = p->reverse ? p->out_w - 1 : 0;
+      out_y += step;
+      if (out_y == p->out_h || out_y < 0) {
+        out_y = p->reverse ? p->out_h - 1 : 0;
+        batch += step;
+      }
+    }
+  }
+}
+
+void tl_avg_pool_s8(const tl_pool_params_t *p, const int8_t *input, int8_t *output) {
+  tl_pool_s8(p, input, output, 0);
+}
+
+void tl_max_pool_s8(const tl_pool_params_t *p, const int8_t *input, int8_t *output) {
+  tl_pool_s8(p, input, output, 1);
+}
+
+void tl_mean_s8(const tl_mean_params_t *p, const int8_t *input, int8_t *output) {
+  /* sum(x - Zx) over the reduced axes, then one requantization whose multiplier already
+   * includes 1/reduced (folded at generation time, as TFLM's QuantizedMeanOrSum does). */
+  int32_t o, r, i;
+  for (o = 0; o < p->outer; ++o) {
+    const int8_t *block = input + (size_t)o * p->reduced * p->inner;
+    for (i = 0; i < p->inner; ++i) {
+      int32_t acc = 0;
+      for (r = 0; r < p->reduced; ++r) acc += (int32_t)block[(size_t)r * p->inner + i];
+      acc -= p->input_zero_point * p->reduced;
+      acc = tl_mbqm(acc, p->multiplier, p->shift) + p->output_zero_point;
+      output[(size_t)o * p->inner + i] = tl_clamp_s8(acc, -128, 127);
+    }
+  }
+}
