@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import tinylarge
-from tinylarge.errors import TinylargeError
+from tinylarge.errors import TinylargeError, UnknownNameError
 from tinylarge.tiny.codegen import luts
 from tinylarge.tiny.codegen.fuse import fuse_pads
 from tinylarge.tiny.codegen.lower import Context, Lowered, lower_op
@@ -131,15 +131,29 @@ def _activations(graph: Graph, op: Op) -> tuple[list[int], list[int]]:
     return list(dict.fromkeys(ins)), [i for i in op.outputs if i >= 0]
 
 
+KERNEL_BACKENDS = ("tinylarge", "cmsis-nn")
+
+
 def lower_graph(
-    graph: Graph, fuse: bool = True
+    graph: Graph, fuse: bool = True, kernels: str = "tinylarge", cmsis_nn: str | Path | None = None
 ) -> tuple[Edge, Edge, list[Op], list[Lowered], list[int]]:
     """Edges, the ops to emit (edge QUANTIZE/DEQUANTIZE skipped, PADs folded) and their C."""
+    if kernels not in KERNEL_BACKENDS:
+        raise UnknownNameError("kernels", kernels, KERNEL_BACKENDS)
     c_in, c_out, skipped = _edges(graph)
     ops = [op for op in graph.ops if op.index not in skipped]
     if fuse:
         ops, _ = fuse_pads(graph, ops, keep={c_in.index, c_out.index})
     ctx = Context(graph=graph)
+    if kernels == "cmsis-nn":
+        from tinylarge.tiny.codegen import cmsis
+
+        if cmsis_nn is None:
+            raise TinylargeError("--kernels cmsis-nn needs the CMSIS-NN tree (--cmsis-nn PATH)")
+        # every op is lowered by tinylarge first: its checks give the same clear errors
+        for op in ops:
+            lower_op(op, ctx)
+        return c_in, c_out, ops, cmsis.lower_all(cmsis_nn, ops, ctx, lower_op), skipped
     return c_in, c_out, ops, [lower_op(op, ctx) for op in ops], skipped
 
 
@@ -157,7 +171,12 @@ def plan_graph(
 
 
 def generate(
-    graph: Graph, prefix: str = "tl_model", overlap: bool = True, fuse: bool = True
+    graph: Graph,
+    prefix: str = "tl_model",
+    overlap: bool = True,
+    fuse: bool = True,
+    kernels: str = "tinylarge",
+    cmsis_nn: str | Path | None = None,
 ) -> GeneratedCode:
     """Lower ``graph`` to C sources held in memory (nothing is written).
 
@@ -167,10 +186,15 @@ def generate(
     """
     if not _IDENT.match(prefix):
         raise TinylargeError(f"prefix {prefix!r} is not a C identifier")
-    c_in, c_out, ops, lowered, skipped = lower_graph(graph, fuse)
+    c_in, c_out, ops, lowered, skipped = lower_graph(graph, fuse, kernels, cmsis_nn)
     plan = plan_graph(graph, ops, lowered, c_in.index, c_out.index, overlap)
     header = _header(graph, prefix, c_in, c_out, plan.arena_bytes)
     source = _source(graph, prefix, plan, ops, lowered, c_in, c_out)
+    if kernels == "cmsis-nn":
+        source = source.replace(
+            f'#include "{prefix}_kernels.h"\n',
+            f'#include "{prefix}_kernels.h"\n#include "arm_nnfunctions.h" /* CMSIS-NN */\n',
+        )
     files = {f"{prefix}.h": header, f"{prefix}.c": source, **kernel_sources(prefix)}
     return GeneratedCode(
         prefix=prefix,
@@ -179,7 +203,7 @@ def generate(
         ops=[op.opcode for op in ops],
         nodes=[op.index for op in ops],
         fused_ops=[op.options["fused_pad_node"] for op in ops if "fused_pad_node" in op.options],
-        kernels=sorted({low.kernel for low in lowered if low.kernel.startswith("tl_")}),
+        kernels=sorted({low.kernel for low in lowered if low.kernel[:3] in ("tl_", "arm")}),
         input=c_in,
         output=c_out,
         skipped_ops=[op.index for op in graph.ops if op.index not in {o.index for o in ops}],

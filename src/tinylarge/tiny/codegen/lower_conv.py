@@ -71,7 +71,8 @@ def _ref_call(
     return Lowered(kernel, decls, call)
 
 
-def _conv_geometry(op: Op, ctx: Context, ih: int, iw: int, kh: int, kw: int, oh: int, ow: int):
+def conv_geometry(op: Op, ih: int, iw: int, kh: int, kw: int, oh: int, ow: int):
+    """(stride h/w, dilation h/w, leading padding h/w) of a convolution, checked."""
     o = op.options
     sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
     dh, dw = o.get("dilation_h", 1) or 1, o.get("dilation_w", 1) or 1
@@ -105,7 +106,7 @@ def _conv_matmul(
     n, ih, iw, ic = x.shape
     _, oh, ow, oc = y.shape
     kh, kw = weights.shape[1], weights.shape[2]
-    sh, sw, dh, dw, pad_h, pad_w = _conv_geometry(op, ctx, ih, iw, kh, kw, oh, ow)
+    sh, sw, dh, dw, pad_h, pad_w = conv_geometry(op, ih, iw, kh, kw, oh, ow)
     wscale = w.scale if w.scale.size == oc else np.full(oc, w.scale[0], dtype=np.float32)
     mult, shift = qm.conv_multipliers(scale(x), wscale, scale(y))
     act_min, act_max = act_range(op, y)
@@ -184,7 +185,7 @@ def lower_conv2d(op: Op, ctx: Context) -> Lowered:
     n, ih, iw, _ = x.shape
     _, oh, ow, _ = y.shape
     kh, kw = w.shape[1], w.shape[2]
-    sh, sw, dh, dw, pad_h, pad_w = _conv_geometry(op, ctx, ih, iw, kh, kw, oh, ow)
+    sh, sw, dh, dw, pad_h, pad_w = conv_geometry(op, ih, iw, kh, kw, oh, ow)
     wscale = w.scale if w.scale.size == oc else np.full(oc, w.scale[0], dtype=np.float32)
     mult, shift = qm.conv_multipliers(scale(x), wscale, scale(y))
     act_min, act_max = act_range(op, y)
@@ -217,7 +218,7 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
             op, ctx, weights.transpose(2, 0, 1)[..., None], bias,
             _comment(op) + " (1 input channel: as CONV_2D)",
         )  # fmt: skip
-    sh, sw, dh, dw, pad_h, pad_w = _conv_geometry(op, ctx, ih, iw, kh, kw, oh, ow)
+    sh, sw, dh, dw, pad_h, pad_w = conv_geometry(op, ih, iw, kh, kw, oh, ow)
     wscale = w.scale if w.scale.size == oc else np.full(oc, w.scale[0], dtype=np.float32)
     mult, shift = qm.conv_multipliers(scale(x), wscale, scale(y))
     act_min, act_max = act_range(op, y)
@@ -322,7 +323,7 @@ def lower_fully_connected(op: Op, ctx: Context) -> Lowered:
         c_array(
             "int32_t", f"{name}_bias", packing.pad_to(folded, packing.round_up(out_depth, 4)), 8
         ),
-        c_array("int32_t", f"{name}_rq", rq, 8),
+        c_array("int32_t", f"{name}_rq", packing.pad_to(rq, packing.round_up(len(rq), 4)), 8),
     ]
     call = (
         f"tl_fully_connected_s8(&{name}_params, {ctx.ptr(x.index)}, {name}_filter, "

@@ -120,34 +120,48 @@ def _inputs_c(code: GeneratedCode, inputs: np.ndarray) -> str:
     return f"static const int8_t tl_inputs[{len(flat)}][{flat.shape[1]}] = {{\n{rows}\n}};"
 
 
-def _build_run(
+def link_sizes(
+    code: GeneratedCode, work: Path, tgt: toolchain.Target, opt: str = "-Os",
+    extra_sources: tuple[Path, ...] = (), include: tuple[Path, ...] = (),
+) -> tuple[int, int]:  # fmt: skip
+    """(flash, RAM) bytes the model adds to a firmware: the harness linked with the model minus
+    the harness linked with a stub (see the module doc)."""
+    one = np.zeros((1, code.input_size), dtype=np.int8)
+    (work / "model").mkdir(parents=True)
+    (work / "stub").mkdir(parents=True)
+    with_model = _link(code, work / "model", tgt, opt, one, True, extra_sources, include)
+    stub = _link(code, work / "stub", tgt, opt, one, False)
+    return with_model.flash_bytes - stub.flash_bytes, with_model.ram_bytes - stub.ram_bytes
+
+
+def _link(
     code: GeneratedCode, work: Path, tgt: toolchain.Target, opt: str, inputs: np.ndarray,
-    with_model: bool = True, per_op: bool = False,
-) -> tuple[str, toolchain.SectionSizes]:  # fmt: skip
+    with_model: bool, extra_sources: tuple[Path, ...] = (), include: tuple[Path, ...] = (),
+    per_op: bool = False,
+) -> toolchain.SectionSizes:  # fmt: skip
     srcs = _write(code, work, with_model)
-    if per_op:  # the hook, defined ahead of the model source
-        model_c = work / f"{code.prefix}.c"
-        model_c.write_text(
-            f"void tl_op_done(int node);\n#define {code.prefix.upper()}_OP_DONE(n) tl_op_done(n)\n"
-            + model_c.read_text()
-        )
     main = work / "main.c"
     main.write_text(
-        HARNESS.format(
+        ("#define TL_PER_OP 1\n" if per_op else "")
+        + HARNESS.format(
             prefix=code.prefix, P=code.prefix.upper(), inputs=_inputs_c(code, inputs),
             n=len(inputs), n_marks=max(len(code.nodes), 1),
         )
     )  # fmt: skip
-    if per_op:
-        main.write_text("#define TL_PER_OP 1\n" + main.read_text())
-    elf = toolchain.compile_target(tgt, [*srcs, main], work / "app.elf", opt=opt)
-    sizes = toolchain.section_sizes(elf)
-    if not with_model:
-        return "", sizes
-    rc, stdout = toolchain.run_qemu(tgt, elf, icount=True)
-    if rc != 0:
-        raise TinylargeError(f"firmware on {tgt.name} exited with {rc}: {stdout[-300:]!r}")
-    return stdout, sizes
+    extra = list(extra_sources) if with_model else []
+    elf = toolchain.compile_target(
+        tgt, [*srcs, *extra, main], work / "app.elf", opt=opt, include=include
+    )
+    return toolchain.section_sizes(elf)
+
+
+def _hooked(code: GeneratedCode) -> GeneratedCode:
+    """The same code with ``<PREFIX>_OP_DONE`` reading the counter after every op."""
+    import dataclasses
+
+    name = f"{code.prefix}.c"
+    hook = f"void tl_op_done(int node);\n#define {code.prefix.upper()}_OP_DONE(n) tl_op_done(n)\n"
+    return dataclasses.replace(code, files={**code.files, name: hook + code.files[name]})
 
 
 def measure_qemu(
@@ -156,21 +170,30 @@ def measure_qemu(
     target: str = "cortex-m4",
     opt: str = "-O2",
     per_op: bool = False,
+    extra_sources: tuple[Path, ...] = (),
+    include: tuple[Path, ...] = (),
 ) -> QemuMeasurement:
     """Instructions per inference, flash and RAM of ``code`` on ``target`` (see the module doc);
-    ``inputs`` (n, ...) int8 are run in turn and their outputs returned for bit-exact checks."""
+    ``inputs`` (n, ...) int8 are run in turn and their outputs returned for bit-exact checks.
+    ``extra_sources``/``include``: a library the code calls (CMSIS-NN)."""
     tgt = toolchain.get_target(target)
     with tempfile.TemporaryDirectory(prefix="tl_measure_") as tmp:
         work = Path(tmp)
-        stdout, sizes = _build_run(code, work, tgt, opt, inputs)
-        stub_dir = work / "stub"
-        stub_dir.mkdir()
-        _, stub_sizes = _build_run(code, stub_dir, tgt, opt, inputs[:1], with_model=False)
+        flash, ram = link_sizes(code, work / "size", tgt, opt, extra_sources, include)
+        (work / "run").mkdir()
+        _link(code, work / "run", tgt, opt, inputs, True, extra_sources, include)
+        rc, stdout = toolchain.run_qemu(tgt, work / "run" / "app.elf", icount=True)
+        if rc != 0:
+            raise TinylargeError(f"firmware on {target} exited with {rc}: {stdout[-300:]!r}")
         per_op_counts: dict[int, int] = {}
         if per_op:
-            op_dir = work / "per_op"
-            op_dir.mkdir()
-            op_out, _ = _build_run(code, op_dir, tgt, opt, inputs[:1], per_op=True)
+            (work / "per_op").mkdir()
+            hooked = _hooked(code)
+            _link(hooked, work / "per_op", tgt, opt, inputs[:1], True, extra_sources, include,
+                  per_op=True)  # fmt: skip
+            rc, op_out = toolchain.run_qemu(tgt, work / "per_op" / "app.elf", icount=True)
+            if rc != 0:
+                raise TinylargeError(f"per-op firmware on {target} exited with {rc}")
             per_op_counts = _parse_per_op(op_out, tgt.instructions_per_tick)
     ticks, outs = [], []
     for line in stdout.splitlines():
@@ -185,8 +208,8 @@ def measure_qemu(
         target=target,
         opt=opt,
         instructions=int(np.median(ticks)) * tgt.instructions_per_tick,
-        flash_bytes=sizes.flash_bytes - stub_sizes.flash_bytes,
-        ram_bytes=sizes.ram_bytes - stub_sizes.ram_bytes,
+        flash_bytes=flash,
+        ram_bytes=ram,
         per_op=per_op_counts,
         outputs=np.stack(outs),
     )

@@ -38,7 +38,10 @@ static void tl_gather_patch(const tl_conv_params_t *p, const int8_t *input, int3
       continue;
     }
     if (p->dilation_w == 1 && in_x0 >= 0 && in_x0 + p->filter_w <= p->in_w) {
-      memcpy(patch + i, src + (size_t)in_x0 * p->in_c, (size_t)row);
+      const int8_t *s8 = src + (size_t)in_x0 * p->in_c;
+      int32_t j = 0;
+      for (; j + 4 <= row; j += 4) memcpy(patch + i + j, s8 + j, 4); /* one LDR/STR each */
+      for (; j < row; ++j) patch[i + j] = s8[j];
       i += row;
       continue;
     }
@@ -151,10 +154,7 @@ void tl_conv_s8(const tl_conv_params_t *p, const int8_t *input, const uint32_t *
 #endif
     /* every input of both pixels has been read: the outputs may now overwrite them */
     for (c = 0; c < out_c; c += 2) {
-      /* constants first: the int8 stores below may alias anything, so nothing is re-read */
-      const int32_t m0 = rq[4 * c], ad0 = rq[4 * c + 1], r0 = rq[4 * c + 2], n0 = rq[4 * c + 3];
-      const int32_t m1 = rq[4 * c + 4], ad1 = rq[4 * c + 5], r1 = rq[4 * c + 6];
-      const int32_t n1 = rq[4 * c + 7]; /* rq and bias are padded to an even channel count */
+      const int32_t *q = rq + 4 * c; /* rq and bias are padded to an even channel count */
       int32_t acc[4];
       int32_t y00, y01, y10, y11;
       acc[0] = acc[2] = bias[c];
@@ -166,10 +166,10 @@ void tl_conv_s8(const tl_conv_params_t *p, const int8_t *input, const uint32_t *
         /* int16 weights, per 4 inputs [c0: w0 w2 w1 w3][c1: w0 w2 w1 w3] */
         static const int8_t lane[4] = {0, 2, 1, 3};
         const int16_t *w = (const int16_t *)(filter + (size_t)c * (k4 >> 1));
-        int32_t q, j;
-        for (q = 0; q < k4; q += 4) {
+        int32_t k, j;
+        for (k = 0; k < k4; k += 4) {
           for (j = 0; j < 4; ++j) {
-            const int32_t xa = a[q + j], xb = b[q + j];
+            const int32_t xa = a[k + j], xb = b[k + j];
             const int32_t w0 = w[lane[j]], w1 = w[4 + lane[j]];
             acc[0] += w0 * xa;
             acc[1] += w1 * xa;
@@ -180,10 +180,11 @@ void tl_conv_s8(const tl_conv_params_t *p, const int8_t *input, const uint32_t *
         }
       }
 #endif
-      y00 = tl_act(tl_rq4(acc[0], m0, ad0, r0, n0), full, lo, hi);
-      y01 = tl_act(tl_rq4(acc[1], m1, ad1, r1, n1), full, lo, hi);
-      y10 = tl_act(tl_rq4(acc[2], m0, ad0, r0, n0), full, lo, hi);
-      y11 = tl_act(tl_rq4(acc[3], m1, ad1, r1, n1), full, lo, hi);
+      /* all four results before any store: an int8 store may alias q, which is then re-read */
+      y00 = tl_act(tl_rq(acc[0], q), full, lo, hi);
+      y10 = tl_act(tl_rq(acc[2], q), full, lo, hi);
+      y01 = tl_act(tl_rq(acc[1], q + 4), full, lo, hi);
+      y11 = tl_act(tl_rq(acc[3], q + 4), full, lo, hi);
       out0[c] = (int8_t)y00;
       if (two) out1[c] = (int8_t)y10;
       if (c + 1 < out_c) {
@@ -196,64 +197,100 @@ void tl_conv_s8(const tl_conv_params_t *p, const int8_t *input, const uint32_t *
 
 /* ---- FULLY_CONNECTED ---------------------------------------------------------------------- */
 
+#if TL_DSP
+/* acc[0..3] += 4 packed int8 rows . x over n_quads * 4 inputs: per 4 inputs one load and two
+ * SXTB16 of x, two LDRD of weights, 8 SXTB16 and 8 SMLAD (asm for the same reason as
+ * tl_dot_2x2: the paired, post-incremented loads). */
+static inline void tl_dot_4x1(const int8_t *x, const uint32_t *w, int32_t n_quads, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  uint32_t xv, xo, w0, w1, t;
+  if (n_quads <= 0) return;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldr %[xv], [%[x]], #4\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "sxtb16 %[xo], %[xv], ror #8\n\t"
+      "sxtb16 %[xv], %[xv]\n\t"
+      "sxtb16 %[t], %[w0]\n\t"
+      "sxtb16 %[w0], %[w0], ror #8\n\t"
+      "smlad %[a0], %[xv], %[t], %[a0]\n\t"
+      "smlad %[a0], %[xo], %[w0], %[a0]\n\t"
+      "sxtb16 %[t], %[w1]\n\t"
+      "sxtb16 %[w1], %[w1], ror #8\n\t"
+      "smlad %[a1], %[xv], %[t], %[a1]\n\t"
+      "smlad %[a1], %[xo], %[w1], %[a1]\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "sxtb16 %[t], %[w0]\n\t"
+      "sxtb16 %[w0], %[w0], ror #8\n\t"
+      "smlad %[a2], %[xv], %[t], %[a2]\n\t"
+      "smlad %[a2], %[xo], %[w0], %[a2]\n\t"
+      "sxtb16 %[t], %[w1]\n\t"
+      "sxtb16 %[w1], %[w1], ror #8\n\t"
+      "smlad %[a3], %[xv], %[t], %[a3]\n\t"
+      "smlad %[a3], %[xo], %[w1], %[a3]\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b\n\t"
+      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+        [n] "+r"(n_quads), [xv] "=&r"(xv), [xo] "=&r"(xo), [w0] "=&r"(w0), [w1] "=&r"(w1),
+        [t] "=&r"(t)
+      :
+      : "cc", "memory");
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+#endif
+
 void tl_fully_connected_s8(const tl_fc_params_t *p, const int8_t *input, const uint32_t *filter,
                            const int32_t *bias, const int32_t *rq, int8_t *output) {
   const int32_t k4 = p->k4, depth = p->accum_depth, n_out = p->output_depth;
-  const int32_t lo = p->act_min, hi = p->act_max;
+  const int32_t lo = p->act_min, hi = p->act_max, full = lo == -128 && hi == 127;
   const int32_t rq_step = p->per_channel ? 4 : 0;
   int32_t batch, r, j;
   for (batch = 0; batch < p->batches; ++batch) {
     const int8_t *x = input + (size_t)batch * depth;
     int8_t *y = output + (size_t)batch * n_out;
+    const int32_t *q = rq;
     for (r = 0; r < n_out; r += 4) {
       const uint32_t *w = filter + (size_t)r * (k4 >> 2);
-      int32_t a0 = bias[r], a1 = bias[r + 1], a2 = bias[r + 2], a3 = bias[r + 3];
+      int32_t acc[4], out[4];
+      for (j = 0; j < 4; ++j) acc[j] = bias[r + j]; /* the bias is padded to 4 */
 #if TL_DSP
-      {
-        const int32_t full = depth & ~3;
-        int32_t q;
-        for (q = 0; q < k4; q += 4) {
-          uint32_t vx = 0;
-          int16x2_t xe, xo;
-          if (q < full) {
-            vx = tl_load32(x + q);
-          } else { /* the partial last quad: its weights are 0, read no byte past x */
-            memcpy(&vx, x + q, (size_t)(depth - q));
-          }
-          xe = __sxtb16(vx);
-          xo = tl_sxtb16_ror8(vx);
-          a0 = __smlad(xe, __sxtb16(w[0]), a0);
-          a0 = __smlad(xo, tl_sxtb16_ror8(w[0]), a0);
-          a1 = __smlad(xe, __sxtb16(w[1]), a1);
-          a1 = __smlad(xo, tl_sxtb16_ror8(w[1]), a1);
-          a2 = __smlad(xe, __sxtb16(w[2]), a2);
-          a2 = __smlad(xo, tl_sxtb16_ror8(w[2]), a2);
-          a3 = __smlad(xe, __sxtb16(w[3]), a3);
-          a3 = __smlad(xo, tl_sxtb16_ror8(w[3]), a3);
-          w += 4;
-        }
+      tl_dot_4x1(x, w, depth >> 2, acc);
+      if (depth & 3) { /* the partial last quad, copied: no byte past x is read */
+        int8_t tail[4] = {0, 0, 0, 0};
+        memcpy(tail, x + (depth & ~3), (size_t)(depth & 3));
+        tl_dot_4x1(tail, w + (depth >> 2) * 4, 1, acc);
       }
 #else
       {
         const int8_t *wb = (const int8_t *)w;
-        int32_t q;
-        for (q = 0; q < k4; q += 4) {
-          for (j = 0; j < 4 && q + j < depth; ++j) {
-            const int32_t xv = x[q + j];
-            a0 += wb[j] * xv;
-            a1 += wb[4 + j] * xv;
-            a2 += wb[8 + j] * xv;
-            a3 += wb[12 + j] * xv;
+        int32_t k;
+        for (k = 0; k < k4; k += 4) {
+          for (j = 0; j < 4 && k + j < depth; ++j) {
+            const int32_t xv = x[k + j];
+            acc[0] += wb[j] * xv;
+            acc[1] += wb[4 + j] * xv;
+            acc[2] += wb[8 + j] * xv;
+            acc[3] += wb[12 + j] * xv;
           }
           wb += 16;
         }
       }
 #endif
-      {
-        const int32_t acc[4] = {a0, a1, a2, a3};
-        for (j = 0; j < 4 && r + j < n_out; ++j) {
-          y[r + j] = tl_rq_clamp(acc[j], rq + (r + j) * rq_step, lo, hi);
-        }
+      out[0] = tl_act(tl_rq(acc[0], q), full, lo, hi);
+      out[1] = tl_act(tl_rq(acc[1], q + rq_step), full, lo, hi);
+      out[2] = tl_act(tl_rq(acc[2], q + 2 * rq_step), full, lo, hi);
+      out[3] = tl_act(tl_rq(acc[3], q + 3 * rq_step), full, lo, hi);
+      q += 4 * rq_step;
+      if (r + 4 <= n_out) {
+        y[r] = (int8_t)out[0];
+        y[r + 1] = (int8_t)out[1];
+        y[r + 2] = (int8_t)out[2];
+        y[r + 3] = (int8_t)out[3];
+      } else {
+        for (j = 0; r + j < n_out; ++j) y[r + j] = (int8_t)out[j];
       }
     }
   }

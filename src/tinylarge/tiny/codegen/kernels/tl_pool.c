@@ -2,49 +2,59 @@
 #include "tl_arith.h"
 #include "tl_kernels.h"
 
+#define TL_POOL_CHUNK 32
+
 static void tl_pool_s8(const tl_pool_params_t *p, const int8_t *input, int8_t *output,
                        int is_max) {
-  const int32_t n_px = p->batches * p->out_h * p->out_w;
+  const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w;
+  const int32_t out_h = p->out_h, out_w = p->out_w, lo = p->act_min, hi = p->act_max;
+  const int32_t n_px = p->batches * out_h * out_w;
   const int32_t step = p->reverse ? -1 : 1;
   int32_t batch = p->reverse ? p->batches - 1 : 0;
-  int32_t out_y = p->reverse ? p->out_h - 1 : 0;
-  int32_t out_x = p->reverse ? p->out_w - 1 : 0;
-  int32_t i, channel, fy, fx;
+  int32_t out_y = p->reverse ? out_h - 1 : 0;
+  int32_t out_x = p->reverse ? out_w - 1 : 0;
+  int32_t acc[TL_POOL_CHUNK];
+  int32_t i, c0, c, fy, fx;
   for (i = 0; i < n_px; ++i) {
     const int32_t in_y_origin = out_y * p->stride_h - p->pad_h;
     const int32_t fy_start = TL_MAX(0, -in_y_origin);
-    const int32_t fy_end = TL_MIN(p->filter_h, p->in_h - in_y_origin);
+    const int32_t fy_end = TL_MIN(p->filter_h, in_h - in_y_origin);
     const int32_t in_x_origin = out_x * p->stride_w - p->pad_w;
     const int32_t fx_start = TL_MAX(0, -in_x_origin);
-    const int32_t fx_end = TL_MIN(p->filter_w, p->in_w - in_x_origin);
+    const int32_t fx_end = TL_MIN(p->filter_w, in_w - in_x_origin);
     const int32_t count = (fy_end - fy_start) * (fx_end - fx_start);
-    int8_t *out_px = output + (((size_t)batch * p->out_h + out_y) * p->out_w + out_x) * p->channels;
-    for (channel = 0; channel < p->channels; ++channel) {
-      int32_t acc = is_max ? -128 : 0;
+    int8_t *out_px = output + (((size_t)batch * out_h + out_y) * out_w + out_x) * ch;
+    /* channels innermost: contiguous bytes, accumulated a chunk at a time */
+    for (c0 = 0; c0 < ch; c0 += TL_POOL_CHUNK) {
+      const int32_t n = TL_MIN(TL_POOL_CHUNK, ch - c0);
+      for (c = 0; c < n; ++c) acc[c] = is_max ? -128 : 0;
       for (fy = fy_start; fy < fy_end; ++fy) {
-        const int8_t *row = input + (((size_t)batch * p->in_h + in_y_origin + fy) * p->in_w +
-                                     in_x_origin) * p->channels + channel;
+        const int8_t *px = input + (((size_t)batch * in_h + in_y_origin + fy) * in_w +
+                                    in_x_origin + fx_start) * ch + c0;
         for (fx = fx_start; fx < fx_end; ++fx) {
-          const int32_t v = row[(size_t)fx * p->channels];
           if (is_max) {
-            acc = TL_MAX(acc, v);
+            for (c = 0; c < n; ++c) acc[c] = TL_MAX(acc[c], px[c]);
           } else {
-            acc += v;
+            for (c = 0; c < n; ++c) acc[c] += px[c];
           }
+          px += ch;
         }
       }
-      if (!is_max && count > 0) {
-        /* round to nearest, halves away from zero */
-        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+      for (c = 0; c < n; ++c) {
+        int32_t v = acc[c];
+        if (!is_max && count > 0) {
+          /* round to nearest, halves away from zero */
+          v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+        }
+        out_px[c0 + c] = tl_clamp_s8(v, lo, hi);
       }
-      out_px[channel] = tl_clamp_s8(acc, p->act_min, p->act_max);
     }
     out_x += step;
-    if (out_x == p->out_w || out_x < 0) {
-      out_x = p->reverse ? p->out_w - 1 : 0;
+    if (out_x == out_w || out_x < 0) {
+      out_x = p->reverse ? out_w - 1 : 0;
       out_y += step;
-      if (out_y == p->out_h || out_y < 0) {
-        out_y = p->reverse ? p->out_h - 1 : 0;
+      if (out_y == out_h || out_y < 0) {
+        out_y = p->reverse ? out_h - 1 : 0;
         batch += step;
       }
     }
