@@ -224,7 +224,7 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
     act_min, act_max = act_range(op, y)
     b = np.zeros(oc, np.int64) if bias is None else bias.astype(np.int64)
     bound = packing.acc_bound(b, weights.reshape(-1, oc).T, 255)
-    rq = qm.fast_requant_table(mult, shift, zero_point(y), bound) if dm == 1 else None
+    rq = qm.fast_requant_table(mult, shift, zero_point(y), bound)
     if rq is None:
         params = {
             "batches": n, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow,
@@ -243,7 +243,7 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
         "batches": n, "in_h": ih, "in_w": iw, "channels": ic, "out_h": oh, "out_w": ow,
         "filter_h": kh, "filter_w": kw, "stride_h": sh, "stride_w": sw,
         "dilation_h": dh, "dilation_w": dw, "pad_h": pad_h, "pad_w": pad_w,
-        "input_offset": -zero_point(x), "act_min": act_min, "act_max": act_max,
+        "depth_multiplier": dm, "input_offset": -zero_point(x), "act_min": act_min, "act_max": act_max,
         "reverse": REVERSE,
     }  # fmt: skip
     name = f"op{op.index}"
@@ -366,7 +366,19 @@ def lower_transpose_conv(op: Op, ctx: Context) -> Lowered:
         "act_min": act_min, "act_max": act_max,
     }  # fmt: skip
     bias = bias_data(op, ctx, oc, index=3)
-    return _ref_call(
-        op, ctx, "tl_transpose_conv_s8", params, const_data(op, w, "filter"), bias, mult, shift,
+    weights = const_data(op, w, "filter")
+    b = np.zeros(oc, np.int64) if bias is None else bias.astype(np.int64)
+    rq = qm.fast_requant_table(
+        mult, shift, zero_point(y), packing.acc_bound(b, weights.reshape(oc, -1), 255)
+    )
+    low = _ref_call(
+        op, ctx, "tl_transpose_conv_s8", params, weights, bias, mult, shift,
         f"node {op.index}: TRANSPOSE_CONV (as a gather)",
     )  # fmt: skip
+    name = f"op{op.index}"
+    rq_ref = "NULL"
+    if rq is not None:
+        low.decls.append(c_array("int32_t", f"{name}_rq", rq, 8))
+        rq_ref = f"{name}_rq"
+    low.call = low.call.replace(f"{name}_shift, ", f"{name}_shift, {rq_ref}, ")
+    return low

@@ -57,6 +57,35 @@ def _broadcast(op: Op, a: Tensor, b: Tensor, y: Tensor) -> dict[str, object]:
     }
 
 
+def _fast_rows(opcode: str, p: dict, out_zp: int) -> list[int] | None:
+    """Three tl_rq rows (input1, input2, output) for the binary kernel, or None when a
+    rescaling does not fit the one-multiply form. Accumulator bounds: inputs shifted left by
+    20 bits stay below 2**28, products of two offset int8 below 2**16."""
+    zero = [0, 0, 0, 0]
+
+    def row(m: int, s: int, zp: int, bound: int) -> list[int] | None:
+        t = qm.fast_requant_table([m], [s], zp, bound)
+        return None if t is None else [int(v) for v in t[0]]
+
+    if opcode in ("ADD", "SUB"):
+        rows = [
+            row(p["input1_multiplier"], p["input1_shift"], 0, 255 << 20),
+            row(p["input2_multiplier"], p["input2_shift"], 0, 255 << 20),
+            row(p["output_multiplier"], p["output_shift"], out_zp, 2**29),
+        ]
+    elif opcode == "MUL":
+        rows = [zero, zero, row(p["output_multiplier"], p["output_shift"], out_zp, 255 * 255)]
+    else:  # PRELU
+        rows = [
+            row(p["output_multiplier"], p["output_shift"], out_zp, 255),
+            zero,
+            row(p["input1_multiplier"], p["input1_shift"], out_zp, 255 * 255),
+        ]
+    if any(r is None for r in rows):
+        return None
+    return [v for r in rows for v in r]
+
+
 def lower_binary(op: Op, ctx: Context) -> Lowered:
     a, b, y = ctx.t(op.inputs[0]), ctx.t(op.inputs[1]), ctx.t(op.outputs[0])
     for t, role in ((a, "input1"), (b, "input2"), (y, "output")):
@@ -88,7 +117,9 @@ def lower_binary(op: Op, ctx: Context) -> Lowered:
         act_min, act_max = -128, 127
     else:
         act_min, act_max = act_range(op, y)
-    params |= {"act_min": act_min, "act_max": act_max, "reverse": REVERSE}
+    rq = _fast_rows(op.opcode, params, zero_point(y))
+    params |= {"act_min": act_min, "act_max": act_max, "reverse": REVERSE,
+               "fast": int(rq is not None), "rq": rq if rq is not None else [0] * 12}  # fmt: skip
     name = f"op{op.index}"
     decls = [
         c_struct("tl_binary_params_t", f"{name}_params", params, f"node {op.index}: {op.opcode}")
@@ -104,7 +135,9 @@ def lower_binary(op: Op, ctx: Context) -> Lowered:
     same = [t.index for t in (a, b) if t.data is None and tuple(t.shape) == tuple(y.shape)]
     same = list(dict.fromkeys(same))
     exact = len(same) > 1  # several inputs may share the output: only in place
-    overlaps = [Overlap(t, y.index, *ANY, exact=exact) for t in same]
+    # broadcasting loops run forward only: an output element is written after its inputs
+    rule = ANY if params["n_dims"] == 0 else (0, None)
+    overlaps = [Overlap(t, y.index, *rule, exact=exact) for t in same]
     return Lowered("tl_binary_s8", decls, call, overlaps=overlaps)
 
 

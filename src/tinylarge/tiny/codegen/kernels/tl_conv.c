@@ -328,7 +328,7 @@ static void tl_tap_range(int32_t origin, int32_t dilation, int32_t k, int32_t si
 
 void tl_depthwise_s8(const tl_dw_params_t *p, const int8_t *input, const uint32_t *filter,
                      const int32_t *bias, const int32_t *rq, int8_t *output) {
-  const int32_t ch = p->channels;
+  const int32_t ch = p->channels, dm = p->depth_multiplier, out_c = ch * dm;
   const int32_t in_h = p->in_h, in_w = p->in_w, out_h = p->out_h, out_w = p->out_w;
   const int32_t fh = p->filter_h, fw = p->filter_w, taps = fh * fw;
   const int32_t lo = p->act_min, hi = p->act_max, off = p->input_offset;
@@ -349,7 +349,7 @@ void tl_depthwise_s8(const tl_dw_params_t *p, const int8_t *input, const uint32_
     const int32_t in_x0 = out_x * p->stride_w - p->pad_w;
     int32_t fy0, fy1, fx0, fx1, ntx;
     const int8_t *x0;
-    int8_t *out_px = output + (((size_t)batch * out_h + out_y) * out_w + out_x) * ch;
+    int8_t *out_px = output + (((size_t)batch * out_h + out_y) * out_w + out_x) * out_c;
     tl_tap_range(in_y0, p->dilation_h, fh, in_h, &fy0, &fy1);
     tl_tap_range(in_x0, p->dilation_w, fw, in_w, &fx0, &fx1);
     ntx = fx1 - fx0;
@@ -364,7 +364,7 @@ void tl_depthwise_s8(const tl_dw_params_t *p, const int8_t *input, const uint32_
     x0 = input + (((size_t)batch * in_h + in_y0 + fy0 * p->dilation_h) * in_w + in_x0 +
                   fx0 * p->dilation_w) * ch;
 #if TL_DSP
-    for (c = 0; c + 4 <= ch; c += 4) {
+    for (c = 0; dm == 1 && c + 4 <= ch; c += 4) {
       const uint32_t *wg = filter + (size_t)(c >> 2) * taps * 2 + (fy0 * fw + fx0) * 2;
       const int8_t *xr = x0 + c;
       int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
@@ -428,18 +428,21 @@ void tl_depthwise_s8(const tl_dw_params_t *p, const int8_t *input, const uint32_
 #else
     c = 0;
 #endif
-    /* portable path, and the last channels of a group of fewer than 4 on the DSP path */
-    for (; c < ch; ++c) {
+    /* portable path, depth multipliers above 1, and the last channels of a group of fewer
+     * than 4 on the DSP path; output channel c reads input channel c / dm */
+    for (; c < out_c; ++c) {
       /* channel c sits at lane (c & 1) * 2 + ((c >> 1) & 1) of its group: c0 c2 c1 c3 */
       const int32_t lane = ((c & 1) << 1) + ((c >> 1) & 1);
       const int16_t *wg = (const int16_t *)filter + ((size_t)(c >> 2) * taps + fy0 * fw + fx0) * 4;
-      const int8_t *xr = x0 + c;
+      const int8_t *xr = x0 + c / dm;
       int32_t acc = bias[c];
       for (ty = fy0; ty < fy1; ++ty) {
         const int8_t *xp = xr;
+        const int16_t *wp = wg + lane;
         for (tx = 0; tx < ntx; ++tx) {
-          acc += wg[tx * 4 + lane] * (*xp + off);
+          acc += *wp * (*xp + off);
           xp += x_step;
+          wp += 4;
         }
         xr += y_step;
         wg += fw * 4;
@@ -564,37 +567,43 @@ void tl_fully_connected_ref_s8(const tl_fc_ref_params_t *p, const int8_t *input,
 
 void tl_transpose_conv_s8(const tl_conv_ref_params_t *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output) {
-  int32_t batch, out_y, out_x, oc, fy, fx, ic;
+                          const int32_t *shift, const int32_t *rq, int8_t *output) {
+  const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, oh = p->out_h, ow = p->out_w;
+  const int32_t oc = p->out_c, kh = p->filter_h, kw = p->filter_w;
+  const int32_t sh = p->stride_h, sw = p->stride_w, off = p->input_offset;
+  const int32_t lo = p->act_min, hi = p->act_max;
+  int32_t batch, out_y, out_x, c, fy, fx, k;
   for (batch = 0; batch < p->batches; ++batch) {
-    for (out_y = 0; out_y < p->out_h; ++out_y) {
-      for (out_x = 0; out_x < p->out_w; ++out_x) {
-        for (oc = 0; oc < p->out_c; ++oc) {
-          int32_t acc = 0;
-          /* input (in_y, in_x) reaches out_y = in_y * stride - pad + fy */
-          for (fy = 0; fy < p->filter_h; ++fy) {
-            const int32_t ty = out_y + p->pad_h - fy;
-            int32_t in_y;
-            if (ty < 0 || ty % p->stride_h) continue;
-            in_y = ty / p->stride_h;
-            if (in_y >= p->in_h) continue;
-            for (fx = 0; fx < p->filter_w; ++fx) {
-              const int32_t tx = out_x + p->pad_w - fx;
-              int32_t in_x;
+    const int8_t *image = input + (size_t)batch * ih * iw * ic;
+    for (out_y = 0; out_y < oh; ++out_y) {
+      /* input row in_y reaches out_y = in_y * stride - pad + fy: the taps fy = out_y + pad
+       * (mod stride), from the largest in_y down */
+      const int32_t ty0 = out_y + p->pad_h;
+      for (out_x = 0; out_x < ow; ++out_x) {
+        const int32_t tx0 = out_x + p->pad_w;
+        int8_t *out_px = output + (((size_t)batch * oh + out_y) * ow + out_x) * oc;
+        for (c = 0; c < oc; ++c) {
+          int32_t acc = bias ? bias[c] : 0;
+          for (fy = ty0 % sh; fy < kh; fy += sh) {
+            const int32_t in_y = (ty0 - fy) / sh;
+            if (in_y < 0) break;
+            if (in_y >= ih) continue;
+            for (fx = tx0 % sw; fx < kw; fx += sw) {
+              const int32_t in_x = (tx0 - fx) / sw;
               const int8_t *x;
               const int8_t *w;
-              if (tx < 0 || tx % p->stride_w) continue;
-              in_x = tx / p->stride_w;
-              if (in_x >= p->in_w) continue;
-              x = input + (((size_t)batch * p->in_h + in_y) * p->in_w + in_x) * p->in_c;
-              w = filter + (((size_t)oc * p->filter_h + fy) * p->filter_w + fx) * p->in_c;
-              for (ic = 0; ic < p->in_c; ++ic) acc += ((int32_t)x[ic] + p->input_offset) * w[ic];
+              if (in_x < 0) break;
+              if (in_x >= iw) continue;
+              x = image + ((size_t)in_y * iw + in_x) * ic;
+              w = filter + (((size_t)c * kh + fy) * kw + fx) * ic;
+              for (k = 0; k < ic; ++k) acc += ((int32_t)x[k] + off) * w[k];
             }
           }
-          if (bias) acc += bias[oc];
-          acc = tl_mbqm(acc, multiplier[oc], shift[oc]) + p->output_offset;
-          output[(((size_t)batch * p->out_h + out_y) * p->out_w + out_x) * p->out_c + oc] =
-              tl_clamp_s8(acc, p->act_min, p->act_max);
+          if (rq) {
+            out_px[c] = tl_rq_clamp(acc, rq + 4 * c, lo, hi);
+          } else {
+            out_px[c] = tl_clamp_s8(tl_mbqm(acc, multiplier[c], shift[c]) + p->output_offset, lo, hi);
+          }
         }
       }
     }

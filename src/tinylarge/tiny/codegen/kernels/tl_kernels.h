@@ -59,12 +59,13 @@ typedef struct {
 void tl_fully_connected_s8(const tl_fc_params_t *p, const int8_t *input, const uint32_t *filter,
                            const int32_t *bias, const int32_t *rq, int8_t *output);
 
-/* DEPTHWISE_CONV_2D, depth multiplier 1. Filter as int16 [channel/4][tap][c0 c2 c1 c3]
+/* DEPTHWISE_CONV_2D. Filter as int16 [out channel/4][tap][c0 c2 c1 c3]
  * (channels padded to a multiple of 4) in 32-bit words; bias NOT folded (taps outside the input are skipped,
  * as in TFLM). input_offset = -input zero point. */
 typedef struct {
   int32_t batches, in_h, in_w, channels, out_h, out_w;
   int32_t filter_h, filter_w, stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+  int32_t depth_multiplier; /* out_c = channels * depth_multiplier */
   int32_t input_offset;
   int32_t act_min, act_max;
   int32_t reverse;
@@ -105,10 +106,11 @@ void tl_fully_connected_ref_s8(const tl_fc_ref_params_t *p, const int8_t *input,
                                int8_t *output);
 
 /* TRANSPOSE_CONV as a gather (each output sums the inputs that reach it: the same int32 as
- * TFLM's scatter into a scratch buffer, without the buffer). Filter [out_c, fh, fw, in_c]. */
+ * TFLM's scatter into a scratch buffer, without the buffer). Filter [out_c, fh, fw, in_c].
+ * rq (tl_rq rows, output zero point included) when not NULL, else multiplier/shift. */
 void tl_transpose_conv_s8(const tl_conv_ref_params_t *p, const int8_t *input,
                           const int8_t *filter, const int32_t *bias, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output);
+                          const int32_t *shift, const int32_t *rq, int8_t *output);
 
 /* ---- pooling and reduction --------------------------------------------------------------- */
 typedef struct {
@@ -151,7 +153,11 @@ typedef struct {
   int32_t output_multiplier, output_shift; /* PRELU: multiplier/shift for x >= 0 */
   int32_t left_shift;
   int32_t act_min, act_max;
-  int32_t reverse;
+  int32_t reverse; /* same-shape ops only */
+  /* 1: rq holds tl_rq rows (input1, input2, output) computing the same integers in one
+   * multiply each; 0: the reference MultiplyByQuantizedMultiplier chain */
+  int32_t fast;
+  int32_t rq[12];
 } tl_binary_params_t;
 
 /* ADD, SUB, MUL (TFLM add.h, sub.h, mul.h) and PRELU (prelu.h: input2 = alpha; input1_*
