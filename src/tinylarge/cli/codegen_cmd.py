@@ -31,7 +31,9 @@ def codegen(
         "cmsis-nn (calls into the CMSIS-NN tree given by --cmsis-nn where it has the op).",
     ),
     cmsis_nn: Path | None = typer.Option(
-        None, "--cmsis-nn", help="Path of a CMSIS-NN tree (Include/, Source/) for --kernels cmsis-nn."
+        None,
+        "--cmsis-nn",
+        help="Path of a CMSIS-NN tree (Include/, Source/) for --kernels cmsis-nn.",
     ),
     flash: bool = typer.Option(
         False, "--flash", help="Link for --target and report the flash bytes of model + kernels."

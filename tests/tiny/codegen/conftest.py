@@ -22,8 +22,8 @@ MODELS = {
     "tf_float_io": FIXTURES / "tf_float_io_int8.tflite",  # float I/O: QUANTIZE / DEQUANTIZE
 }
 # Under QEMU (minutes): the models covering every kernel between them
-QEMU_MODELS = ("kws", "ad", "torchops", "torchacts", "tf_convnet", "tf_activations", "tf_tensor_ops",
-               "tf_transpose_conv", "tf_float_io")  # fmt: skip
+QEMU_MODELS = ("kws", "ad", "torchops", "torchacts", "tf_convnet", "tf_activations",
+               "tf_tensor_ops", "tf_transpose_conv", "tf_float_io")  # fmt: skip
 
 
 @pytest.fixture(params=sorted(MODELS))

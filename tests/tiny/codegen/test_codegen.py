@@ -125,9 +125,7 @@ def test_float_io_model_quantizes_and_dequantizes_like_tflm():
     """QUANTIZE in and DEQUANTIZE out at the edges: float bits equal TFLM's."""
     code = generate(load_graph(MODELS["tf_float_io"]))
     assert code.input.float_index is not None and code.output.float_index is not None
-    assert "int tl_model_invoke_f32(const float *input, float *output);" in code.files[
-        "tl_model.h"
-    ]
+    assert "int tl_model_invoke_f32(const float *input, float *output);" in code.files["tl_model.h"]
     assert verify(code, MODELS["tf_float_io"], "host", n_random=32).bit_exact
 
 

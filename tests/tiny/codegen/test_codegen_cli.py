@@ -72,3 +72,25 @@ def test_unknown_verify_mode_and_target_are_user_errors(tmp_path):
     assert res.exit_code == 2
     assert "cortex-m4" in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_profile_shows_the_generated_c_measured_on_qemu():
+    from tinylarge.cli.tiny_cmd import register as register_tiny
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    register_tiny(app)
+    res = CliRunner().invoke(
+        app, ["profile", str(MODELS["ad"]), "--device", "stm32l4r5,rpi4", "--codegen", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    devices = {d["device"]: d["generated_c"] for d in json.loads(res.stdout)["devices"]}
+    m4 = devices["stm32l4r5"]
+    assert m4["measured"] is True and m4["target"] == "cortex-m4" and m4["fits"] is True
+    assert 300_000 < m4["instructions"] < 600_000
+    assert m4["ram_bytes"] == 768
+    assert devices["rpi4"] == {"measured": False, "note": "no QEMU board for core cortex-a72"}

@@ -85,8 +85,9 @@ def test_two_dying_inputs_may_share_only_exactly():
     sizes = {0: 16, 1: 32, 2: 32, 3: 32}
     ops = [
         OpMemory([0], [1, 2]),
-        OpMemory([1, 2], [3], overlaps=[Overlap(1, 3, *ANY, exact=True),
-                                        Overlap(2, 3, *ANY, exact=True)]),  # fmt: skip
+        OpMemory(
+            [1, 2], [3], overlaps=[Overlap(1, 3, *ANY, exact=True), Overlap(2, 3, *ANY, exact=True)]
+        ),  # fmt: skip
     ]
     plan = plan_memory(ops, sizes, [0], [3])
     assert plan.location[3] in (plan.location[1], plan.location[2])

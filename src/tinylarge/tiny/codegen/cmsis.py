@@ -64,8 +64,7 @@ def check_tree(path: str | Path) -> Path:
     root = Path(path)
     if not (root / "Include" / "arm_nnfunctions.h").is_file() or not (root / "Source").is_dir():
         raise TinylargeError(
-            f"{str(root)!r} is not a CMSIS-NN tree (Include/arm_nnfunctions.h and Source/ "
-            "expected)"
+            f"{str(root)!r} is not a CMSIS-NN tree (Include/arm_nnfunctions.h and Source/ expected)"
         )
     return root
 
@@ -143,9 +142,7 @@ def _conv(op: Op, ctx: Context) -> tuple[Lowered, str] | None:
     act_min, act_max = act_range(op, y)
     bias = bias_data(op, ctx, oc)
     name = f"op{op.index}"
-    tiles = (
-        f"{{{sw}, {sh}}}, {{{pad_w}, {pad_h}}}, {{{dw}, {dh}}}, {{{act_min}, {act_max}}}"
-    )
+    tiles = f"{{{sw}, {sh}}}, {{{pad_w}, {pad_h}}}, {{{dw}, {dh}}}, {{{act_min}, {act_max}}}"
     if depthwise:
         params = (
             f"static const cmsis_nn_dw_conv_params {name}_params = "
@@ -213,8 +210,10 @@ def _fc(op: Op, ctx: Context) -> tuple[Lowered, str] | None:
         f"/* node {op.index}: FULLY_CONNECTED -> CMSIS-NN arm_fully_connected_wrapper_s8 */",
         f"static const cmsis_nn_fc_params {name}_params = {{{-zero_point(x)}, "
         f"{filter_offset}, {zero_point(y)}, {{{act_min}, {act_max}}}}};",
-        _dims(f"{name}_idims", batches, 1, 1, accum), _dims(f"{name}_fdims", accum, 1, 1, out_depth),
-        _dims(f"{name}_bdims", 1, 1, 1, out_depth), _dims(f"{name}_odims", batches, 1, 1, out_depth),
+        _dims(f"{name}_idims", batches, 1, 1, accum),
+        _dims(f"{name}_fdims", accum, 1, 1, out_depth),
+        _dims(f"{name}_bdims", 1, 1, 1, out_depth),
+        _dims(f"{name}_odims", batches, 1, 1, out_depth),
         c_array("int8_t", f"{name}_filter", const_data(op, w, "filter"), 16),
         c_array("int32_t", f"{name}_bias", b, 8),
         c_array("int32_t", f"{name}_mult", mult, 8),
@@ -338,7 +337,7 @@ def _run_setups(path: str | Path, setups: list[str]) -> list[int]:
     with tempfile.TemporaryDirectory(prefix="cmsis_sizes_") as tmp:
         main = Path(tmp) / "main.c"
         main.write_text(
-            "#include <stdio.h>\n#include <string.h>\n#include \"arm_nnfunctions.h\"\n"
+            '#include <stdio.h>\n#include <string.h>\n#include "arm_nnfunctions.h"\n'
             f"int main(void) {{\n{body}\n  return 0;\n}}\n"
         )
         exe = Path(tmp) / "sizes"

@@ -258,8 +258,8 @@ def _header(graph: Graph, prefix: str, c_in: Edge, c_out: Edge, arena_bytes: int
         + _edge_defines(up, "OUTPUT", c_out)
         + "/* one static arena holds the input, the output and every intermediate tensor */\n"
         + f"#define {up}_ARENA_BYTES {arena_bytes}\n\n"
-        + f"/* Runs the model. `input` ({up}_INPUT_SIZE values) is copied into the arena unless it\n"
-        + f" * is {prefix}_input() (or NULL: already there); the result is copied to `output`\n"
+        + f"/* Runs the model. `input` ({up}_INPUT_SIZE values) is copied into the arena unless\n"
+        + f" * it is {prefix}_input() (or NULL: already there); the result is copied to `output`\n"
         + f" * ({up}_OUTPUT_SIZE values) unless it is {prefix}_output() or NULL. The arena input\n"
         + " * is overwritten by the run. Returns 0. */\n"
         + f"int {prefix}_invoke(const int8_t *input, int8_t *output);\n"

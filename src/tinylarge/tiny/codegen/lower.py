@@ -1,5 +1,6 @@
 """Lower each graph op to C by dispatching on its opcode (see ``lower_common`` for the shape of
-the result; ``lower_conv``, ``lower_pool``, ``lower_elementwise`` and ``lower_shape`` for the ops)."""
+the result; ``lower_conv``, ``lower_pool``, ``lower_elementwise`` and ``lower_shape`` for the
+ops)."""
 
 from __future__ import annotations
 

@@ -243,8 +243,8 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
         "batches": n, "in_h": ih, "in_w": iw, "channels": ic, "out_h": oh, "out_w": ow,
         "filter_h": kh, "filter_w": kw, "stride_h": sh, "stride_w": sw,
         "dilation_h": dh, "dilation_w": dw, "pad_h": pad_h, "pad_w": pad_w,
-        "depth_multiplier": dm, "input_offset": -zero_point(x), "act_min": act_min, "act_max": act_max,
-        "reverse": REVERSE,
+        "depth_multiplier": dm, "input_offset": -zero_point(x), "act_min": act_min,
+        "act_max": act_max, "reverse": REVERSE,
     }  # fmt: skip
     name = f"op{op.index}"
     decls = [

@@ -222,3 +222,43 @@ def _parse_per_op(stdout: str, per_tick: int) -> dict[int, int]:
             node, ticks = (int(v) for v in line.split()[1:3])
             out[node] = out.get(node, 0) + ticks * per_tick
     return out
+
+
+# Device-catalog cores QEMU can run (tinylarge.tiny.toolchain targets)
+CORE_TARGETS = {
+    "cortex-m4f": "cortex-m4",
+    "cortex-m7": "cortex-m7",
+    "cortex-m33": "cortex-m33",
+    "cortex-m0plus": "cortex-m0plus",
+}
+
+
+def generated_c_on_devices(model: str | Path | bytes, devices: list) -> dict[str, dict]:
+    """Measured figures of the generated C (tinylarge kernels, ``-O2``) for each catalog device
+    whose core QEMU runs: instructions per inference, flash and RAM, and whether they fit the
+    device. Devices of other cores get ``{"measured": False}``. One build per core."""
+    from tinylarge.tiny.codegen.emit import generate
+    from tinylarge.tiny.codegen.verify import random_inputs
+    from tinylarge.tiny.graph import load_graph
+
+    code = generate(load_graph(model))
+    x = random_inputs(tuple(code.input.shape), 1, seed=0)
+    by_target: dict[str, QemuMeasurement] = {}
+    out: dict[str, dict] = {}
+    for d in devices:
+        target = CORE_TARGETS.get(d.core)
+        if target is None:
+            out[d.name] = {"measured": False, "note": f"no QEMU board for core {d.core}"}
+            continue
+        if target not in by_target:
+            by_target[target] = measure_qemu(code, x, target, "-O2")
+        m = by_target[target]
+        out[d.name] = {
+            "measured": True,
+            "target": target,
+            "instructions": m.instructions,
+            "flash_bytes": m.flash_bytes,
+            "ram_bytes": m.ram_bytes,
+            "fits": m.flash_bytes <= d.flash_bytes and m.ram_bytes <= d.sram_bytes,
+        }
+    return out

@@ -164,18 +164,15 @@ void tl_conv_s8(const tl_conv_params_t *p, const int8_t *input, const uint32_t *
 #else
       {
         /* int16 weights, per 4 inputs [c0: w0 w2 w1 w3][c1: w0 w2 w1 w3] */
-        static const int8_t lane[4] = {0, 2, 1, 3};
         const int16_t *w = (const int16_t *)(filter + (size_t)c * (k4 >> 1));
-        int32_t k, j;
+        int32_t k;
         for (k = 0; k < k4; k += 4) {
-          for (j = 0; j < 4; ++j) {
-            const int32_t xa = a[k + j], xb = b[k + j];
-            const int32_t w0 = w[lane[j]], w1 = w[4 + lane[j]];
-            acc[0] += w0 * xa;
-            acc[1] += w1 * xa;
-            acc[2] += w0 * xb;
-            acc[3] += w1 * xb;
-          }
+          const int32_t x0 = a[k], x1 = a[k + 1], x2 = a[k + 2], x3 = a[k + 3];
+          const int32_t y0 = b[k], y1 = b[k + 1], y2 = b[k + 2], y3 = b[k + 3];
+          acc[0] += w[0] * x0 + w[2] * x1 + w[1] * x2 + w[3] * x3;
+          acc[1] += w[4] * x0 + w[6] * x1 + w[5] * x2 + w[7] * x3;
+          acc[2] += w[0] * y0 + w[2] * y1 + w[1] * y2 + w[3] * y3;
+          acc[3] += w[4] * y0 + w[6] * y1 + w[5] * y2 + w[7] * y3;
           w += 8;
         }
       }
