@@ -96,6 +96,19 @@ def test_overlap_planning_lowers_the_arena():
     assert overlapped.arena_bytes <= 0.6 * head
 
 
+def test_streamed_first_stage_never_materialises_its_largest_tensor():
+    """MCUNetV2-style: on the mnist student, its first convolution (28x28x12 = 9408 B out) runs
+    row by row into the stride-2 convolution after it; the arena halves, the bytes stay
+    TFLM's on the host and on the Cortex-M4."""
+    graph = load_graph(MODELS["student"])
+    streamed, plain = generate(graph), generate(graph, stream=False)
+    assert streamed.streamed_ops == [0]
+    assert streamed.arena_bytes < 0.5 * plain.arena_bytes
+    assert streamed.arena_bytes < 9408
+    for mode in ("host", "qemu"):
+        assert verify(streamed, MODELS["student"], mode, n_random=4).bit_exact
+
+
 def test_arena_never_above_tflm_planned_memory(model_path):
     """(our arena, I/O included) <= TFLM's arena head (I/O included) on every fixture."""
     code = generate(load_graph(model_path))

@@ -110,3 +110,27 @@ def test_scratch_lives_only_during_its_op_and_views_alias():
         lo, hi = plan.location[t], plan.location[t] + sizes[t]
         assert s + 40 <= lo or s >= hi
     assert plan.arena_bytes == 64 + 64 + 40
+
+
+def test_memory_greedy_execution_order_runs_the_small_branch_first():
+    """x -> A (1000 B) and x -> B (10 B) -> C (10 B), then (A, C) -> Y: in the model's order A is
+    alive while B and C are made; the greedy order makes B and C first (A's 1000 bytes appear
+    last), so the planner can take it when its plan is smaller."""
+    import numpy as np
+
+    from tinylarge.tiny.codegen.emit import _greedy_order
+    from tinylarge.tiny.graph import Graph, Op, Tensor
+
+    def t(i: int, n: int) -> Tensor:
+        e = np.array([], dtype=np.float32)
+        return Tensor(i, f"t{i}", (n,), np.dtype(np.int8), e, e, 0, None, False)
+
+    tensors = [t(0, 10), t(1, 1000), t(2, 10), t(3, 10), t(4, 10)]
+    ops = [
+        Op(0, "CONV_2D", [0], [1]),
+        Op(1, "CONV_2D", [0], [2]),
+        Op(2, "CONV_2D", [2], [3]),
+        Op(3, "ADD", [1, 3], [4]),
+    ]
+    graph = Graph(tensors, ops, [0], [4])
+    assert _greedy_order(graph, ops, keep={0, 4}) == [1, 2, 0, 3]

@@ -30,6 +30,7 @@ from tinylarge.tiny.codegen.fuse import fuse_pads
 from tinylarge.tiny.codegen.lower import Context, Lowered, lower_op
 from tinylarge.tiny.codegen.lower_common import REVERSE, SCRATCH, c_float_array
 from tinylarge.tiny.codegen.planner import MemoryPlan, OpMemory, plan_memory
+from tinylarge.tiny.codegen.stream import stream_stages
 from tinylarge.tiny.graph import Graph, Op, Tensor
 
 KERNEL_HEADERS = ("tl_kernels.h", "tl_arith.h")
@@ -64,6 +65,7 @@ class GeneratedCode:
     output: Edge
     skipped_ops: list[int] = field(default_factory=list)  # edge QUANTIZE/DEQUANTIZE + fused
     fused_ops: list[int] = field(default_factory=list)  # PAD nodes folded into a convolution
+    streamed_ops: list[int] = field(default_factory=list)  # producers run row by row (stream)
 
     @property
     def arena_bytes(self) -> int:
@@ -170,6 +172,36 @@ def plan_graph(
     return plan_memory(mem, sizes, [c_in], [c_out], overlap=overlap)
 
 
+def _greedy_order(graph: Graph, ops: list[Op], keep: set[int]) -> list[int]:
+    """A topological order that, at each step, runs the ready op that adds the fewest live bytes
+    (its outputs minus the inputs it is the last reader of); ties keep the model's order."""
+    producer = {t: i for i, op in enumerate(ops) for t in op.outputs}
+    readers: dict[int, set[int]] = {}
+    for i, op in enumerate(ops):
+        for t in _activations(graph, op)[0]:
+            readers.setdefault(t, set()).add(i)
+    deps = [
+        {producer[t] for t in _activations(graph, op)[0] if t in producer} for op in ops
+    ]
+    done: set[int] = set()
+    order: list[int] = []
+    while len(order) < len(ops):
+        ready = [i for i in range(len(ops)) if i not in done and deps[i] <= done]
+
+        def growth(i: int) -> int:
+            ins, outs = _activations(graph, ops[i])
+            freed = sum(
+                graph.tensors[t].size_bytes for t in ins
+                if t not in keep and readers.get(t, set()) - done <= {i}
+            )  # fmt: skip
+            return sum(graph.tensors[t].size_bytes for t in outs) - freed
+
+        best = min(ready, key=lambda i: (growth(i), i))
+        done.add(best)
+        order.append(best)
+    return order
+
+
 def generate(
     graph: Graph,
     prefix: str = "tl_model",
@@ -177,17 +209,32 @@ def generate(
     fuse: bool = True,
     kernels: str = "tinylarge",
     cmsis_nn: str | Path | None = None,
+    stream: bool = True,
 ) -> GeneratedCode:
     """Lower ``graph`` to C sources held in memory (nothing is written).
 
     ``overlap`` lets outputs share bytes with dying inputs where the kernel allows it; ``fuse``
-    folds zero-point PADs into the convolutions that read them. Both only change memory, never
-    the output bytes.
+    folds zero-point PADs into the convolutions that read them; ``stream`` runs pairs of
+    spatial ops row by row where that lowers the peak (``stream``). None changes the output
+    bytes.
     """
     if not _IDENT.match(prefix):
         raise TinylargeError(f"prefix {prefix!r} is not a C identifier")
     c_in, c_out, ops, lowered, skipped = lower_graph(graph, fuse, kernels, cmsis_nn)
+    streamed: list[int] = []
+    if stream:
+        ops, lowered, streamed = stream_stages(
+            graph, ops, lowered, {c_in.index, c_out.index},
+            lambda o, lw: plan_graph(graph, o, lw, c_in.index, c_out.index, overlap).arena_bytes,
+        )  # fmt: skip
+    # execution order: the model's, or a memory-greedy topological order if its plan is smaller
     plan = plan_graph(graph, ops, lowered, c_in.index, c_out.index, overlap)
+    order = _greedy_order(graph, ops, {c_in.index, c_out.index})
+    if order != list(range(len(ops))):
+        ops2, low2 = [ops[i] for i in order], [lowered[i] for i in order]
+        plan2 = plan_graph(graph, ops2, low2, c_in.index, c_out.index, overlap)
+        if plan2.arena_bytes < plan.arena_bytes:
+            ops, lowered, plan = ops2, low2, plan2
     header = _header(graph, prefix, c_in, c_out, plan.arena_bytes)
     source = _source(graph, prefix, plan, ops, lowered, c_in, c_out)
     if kernels == "cmsis-nn":
@@ -203,7 +250,10 @@ def generate(
         ops=[op.opcode for op in ops],
         nodes=[op.index for op in ops],
         fused_ops=[op.options["fused_pad_node"] for op in ops if "fused_pad_node" in op.options],
-        kernels=sorted({low.kernel for low in lowered if low.kernel[:3] in ("tl_", "arm")}),
+        streamed_ops=streamed,
+        kernels=sorted(
+            {k for low in lowered for k in low.kernel.split("+") if k[:3] in ("tl_", "arm")}
+        ),
         input=c_in,
         output=c_out,
         skipped_ops=[op.index for op in graph.ops if op.index not in {o.index for o in ops}],

@@ -51,6 +51,26 @@ class Overlap:
 ANY = (0, 0)  # elementwise: element i is read before it is written, in either direction
 
 
+@dataclass(frozen=True)
+class RowKernel:
+    """How to run a spatial kernel on a band of output rows (see ``stream``): its C name, the
+    params struct (type, name), the constant arguments between input and output, and the
+    geometry along H."""
+
+    kernel: str
+    params_type: str
+    params_name: str
+    const_args: str  # e.g. "op3_filter, op3_bias, op3_rq" ("" for pooling)
+    has_scratch: bool
+    in_h: int
+    in_row_bytes: int
+    out_h: int
+    out_row_bytes: int
+    stride: int
+    pad: int
+    eff_kernel: int  # (kernel_h - 1) * dilation_h + 1
+
+
 @dataclass
 class Lowered:
     """C for one op: file-scope declarations, the statement(s) inside ``invoke``, and what the
@@ -62,6 +82,7 @@ class Lowered:
     scratch_bytes: int = 0
     overlaps: list[Overlap] = field(default_factory=list)
     view: bool = False  # the output is the input's bytes (RESHAPE and friends)
+    rows: RowKernel | None = None  # set by kernels that can run on a band of output rows
 
 
 # --- C text helpers (pure) -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tinylarge.tiny.codegen.lower_common import (
     Context,
     Lowered,
     Overlap,
+    RowKernel,
     UnsupportedOpError,
     act_range,
     bias_data,
@@ -148,9 +149,14 @@ def _conv_matmul(
         fwd, bwd = pixel_pair_overlap(n * oh * ow, ic, oc)
     else:
         fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, (kh - 1) * dh + 1)
+    rows = RowKernel(
+        "tl_conv_s8", "tl_conv_params_t", f"{name}_params",
+        f"{name}_filter, {name}_bias, {name}_rq", True,
+        ih, iw * ic, oh, ow * oc, sh, pad_h, (kh - 1) * dh + 1,
+    ) if n == 1 else None  # fmt: skip
     return Lowered(
         "tl_conv_s8", decls, call, scratch_bytes=6 * k4,
-        overlaps=[Overlap(x.index, y.index, fwd, bwd)],
+        overlaps=[Overlap(x.index, y.index, fwd, bwd)], rows=rows,
     )  # fmt: skip
 
 
@@ -258,7 +264,14 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
         f"{name}_rq, {ctx.ptr(y.index)});"
     )
     fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, (kh - 1) * dh + 1)
-    return Lowered("tl_depthwise_s8", decls, call, overlaps=[Overlap(x.index, y.index, fwd, bwd)])
+    rows = RowKernel(
+        "tl_depthwise_s8", "tl_dw_params_t", f"{name}_params",
+        f"{name}_filter, {name}_bias, {name}_rq", False,
+        ih, iw * ic, oh, ow * oc, sh, pad_h, (kh - 1) * dh + 1,
+    ) if n == 1 else None  # fmt: skip
+    return Lowered(
+        "tl_depthwise_s8", decls, call, overlaps=[Overlap(x.index, y.index, fwd, bwd)], rows=rows
+    )
 
 
 def lower_fully_connected(op: Op, ctx: Context) -> Lowered:

@@ -10,6 +10,7 @@ from tinylarge.tiny.codegen.lower_common import (
     Context,
     Lowered,
     Overlap,
+    RowKernel,
     UnsupportedOpError,
     act_range,
     c_struct,
@@ -49,7 +50,11 @@ def _pool(op: Op, ctx: Context, kernel: str) -> Lowered:
     ]
     call = f"{kernel}(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
     fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, fh)
-    return Lowered(kernel, decls, call, overlaps=[Overlap(x.index, y.index, fwd, bwd)])
+    rows = RowKernel(
+        kernel, "tl_pool_params_t", f"{name}_params", "", False,
+        ih, iw * c, oh, ow * c, sh, pad_h, fh,
+    ) if n == 1 else None  # fmt: skip
+    return Lowered(kernel, decls, call, overlaps=[Overlap(x.index, y.index, fwd, bwd)], rows=rows)
 
 
 def lower_avg_pool(op: Op, ctx: Context) -> Lowered:
