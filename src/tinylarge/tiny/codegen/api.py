@@ -32,6 +32,7 @@ class CodegenResult:
     macs: int
     weight_bytes: int
     fused_ops: list[int] = field(default_factory=list)
+    streamed_ops: list[int] = field(default_factory=list)
     n_overlapping_ops: int = 0
     plan: list[list[object]] = field(default_factory=list)
     verify: list[VerifyResult] = field(default_factory=list)
@@ -56,6 +57,7 @@ class CodegenResult:
             "ops": self.ops,
             "kernels": self.kernels,
             "fused_ops": self.fused_ops,
+            "streamed_ops": self.streamed_ops,
             "arena_bytes": self.arena_bytes,
             "io_bytes_outside_arena": self.io_bytes_outside_arena,
             "flash_bytes": self.flash_bytes,
@@ -153,6 +155,7 @@ def codegen(
         macs=graph_macs(graph),
         weight_bytes=graph.weight_bytes,
         fused_ops=code.fused_ops,
+        streamed_ops=code.streamed_ops,
         n_overlapping_ops=code.plan.n_overlapping,
         plan=code.plan.report_rows(),
         verify=results,

@@ -180,9 +180,7 @@ def _greedy_order(graph: Graph, ops: list[Op], keep: set[int]) -> list[int]:
     for i, op in enumerate(ops):
         for t in _activations(graph, op)[0]:
             readers.setdefault(t, set()).add(i)
-    deps = [
-        {producer[t] for t in _activations(graph, op)[0] if t in producer} for op in ops
-    ]
+    deps = [{producer[t] for t in _activations(graph, op)[0] if t in producer} for op in ops]
     done: set[int] = set()
     order: list[int] = []
     while len(order) < len(ops):

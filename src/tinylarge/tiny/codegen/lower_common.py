@@ -224,23 +224,29 @@ def spatial_overlap(
     stride: int,
     pad: int,
     eff_kernel: int,
-    reversible: bool = True,
+    along_w: tuple[int, int, int] | None = None,
 ) -> tuple[int | None, int | None]:
     """(fwd, bwd) bounds for a kernel producing NHWC output rows in order (batch 1).
 
     Row ``y`` reads input rows ``[y*stride - pad, y*stride - pad + eff_kernel)`` (clipped).
     Forward, row ``y`` is written while rows from ``start(y)`` on are still needed, so its bytes
     must end before ``start(y)``: ``rel <= start(y)*R_in - (y+1)*R_out``. Backward, rows up to
-    ``end(y)`` are still needed: ``rel >= end(y)*R_in - y*R_out``.
+    ``end(y)`` are still needed: ``rel >= end(y)*R_in - y*R_out``. A 1-row tensor (a 1-D net
+    written as Conv2d with (1, k) kernels) is the same along W, pixel by pixel: ``along_w`` =
+    (stride, pad, eff_kernel) of W.
     """
     n, ih, iw, ic = in_shape
     _, oh, ow, oc = out_shape
     if n != 1:
         return None, None
-    r_in, r_out = iw * ic, ow * oc
+    if ih == oh == 1 and along_w is not None:
+        stride, pad, eff_kernel = along_w
+        ih, oh, r_in, r_out = iw, ow, ic, oc
+    else:
+        r_in, r_out = iw * ic, ow * oc
     fwd = min(min(max(y * stride - pad, 0), ih) * r_in - (y + 1) * r_out for y in range(oh))
     bwd = max(min(max(y * stride - pad + eff_kernel, 0), ih) * r_in - y * r_out for y in range(oh))
-    return fwd, (bwd if reversible else None)
+    return fwd, bwd
 
 
 def pixel_pair_overlap(n_px: int, in_c: int, out_c: int) -> tuple[int, int]:

@@ -148,7 +148,9 @@ def _conv_matmul(
     if pointwise:
         fwd, bwd = pixel_pair_overlap(n * oh * ow, ic, oc)
     else:
-        fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, (kh - 1) * dh + 1)
+        fwd, bwd = spatial_overlap(
+            x.shape, y.shape, sh, pad_h, (kh - 1) * dh + 1, (sw, pad_w, (kw - 1) * dw + 1)
+        )
     rows = RowKernel(
         "tl_conv_s8", "tl_conv_params_t", f"{name}_params",
         f"{name}_filter, {name}_bias, {name}_rq", True,
@@ -263,7 +265,9 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
         f"tl_depthwise_s8(&{name}_params, {ctx.ptr(x.index)}, {name}_filter, {name}_bias, "
         f"{name}_rq, {ctx.ptr(y.index)});"
     )
-    fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, (kh - 1) * dh + 1)
+    fwd, bwd = spatial_overlap(
+        x.shape, y.shape, sh, pad_h, (kh - 1) * dh + 1, (sw, pad_w, (kw - 1) * dw + 1)
+    )
     rows = RowKernel(
         "tl_depthwise_s8", "tl_dw_params_t", f"{name}_params",
         f"{name}_filter, {name}_bias, {name}_rq", False,

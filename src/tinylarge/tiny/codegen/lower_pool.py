@@ -38,10 +38,11 @@ def _pool(op: Op, ctx: Context, kernel: str) -> Lowered:
     fh, fw, sh, sw = o["filter_h"], o["filter_w"], o["stride_h"], o["stride_w"]
     act_min, act_max = act_range(op, y)
     pad_h = same_padding(op, sh, 1, ih, fh, oh)
+    pad_w = same_padding(op, sw, 1, iw, fw, ow)
     params = {
         "batches": n, "in_h": ih, "in_w": iw, "channels": c, "out_h": oh, "out_w": ow,
         "filter_h": fh, "filter_w": fw, "stride_h": sh, "stride_w": sw,
-        "pad_h": pad_h, "pad_w": same_padding(op, sw, 1, iw, fw, ow),
+        "pad_h": pad_h, "pad_w": pad_w,
         "act_min": act_min, "act_max": act_max, "reverse": REVERSE,
     }  # fmt: skip
     name = f"op{op.index}"
@@ -49,7 +50,7 @@ def _pool(op: Op, ctx: Context, kernel: str) -> Lowered:
         c_struct("tl_pool_params_t", f"{name}_params", params, f"node {op.index}: {op.opcode}")
     ]
     call = f"{kernel}(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, fh)
+    fwd, bwd = spatial_overlap(x.shape, y.shape, sh, pad_h, fh, (sw, pad_w, fw))
     rows = RowKernel(
         kernel, "tl_pool_params_t", f"{name}_params", "", False,
         ih, iw * c, oh, ow * c, sh, pad_h, fh,
