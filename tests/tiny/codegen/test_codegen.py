@@ -273,3 +273,15 @@ def test_bad_prefix_backend_and_foreign_output_dir(tmp_path):
     with pytest.raises(TinylargeError, match="notes.txt"):
         codegen(MODELS["ad"], out, measure_tflm_arena=False)
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["kws", "tf_transpose_conv", "tf_activations"])
+def test_reference_fallbacks_are_bit_exact_too(monkeypatch, name):
+    """When a requantization does not fit the one-multiply form the generator falls back to
+    TFLM's loops (conv, depthwise, FC, transpose conv, binary ops): forced here everywhere."""
+    from tinylarge.tiny.codegen import quantmath
+
+    monkeypatch.setattr(quantmath, "fast_requant_table", lambda *a, **k: None)
+    code = generate(load_graph(MODELS[name]))
+    assert {"tl_conv_ref_s8", "tl_fully_connected_ref_s8"} & set(code.kernels) or name != "kws"
+    assert verify(code, MODELS[name], "host", n_random=6).bit_exact

@@ -72,6 +72,30 @@ def _ref_call(
     return Lowered(kernel, decls, call)
 
 
+def _ref_conv(
+    op: Op, ctx: Context, kernel: str, weights: np.ndarray, bias: np.ndarray | None,
+    kh: int, kw: int, filter_c: int, dm: int, note: str,
+) -> Lowered:  # fmt: skip
+    """TFLM's loop (``tl_conv_ref_s8`` / ``tl_depthwise_ref_s8``): grouped convolutions and
+    requantizations outside the one-multiply form."""
+    x, w, y = ctx.t(op.inputs[0]), ctx.t(op.inputs[1]), ctx.t(op.outputs[0])
+    n, ih, iw, ic = x.shape
+    _, oh, ow, oc = y.shape
+    sh, sw, dh, dw, pad_h, pad_w = conv_geometry(op, ih, iw, kh, kw, oh, ow)
+    wscale = w.scale if w.scale.size == oc else np.full(oc, w.scale[0], dtype=np.float32)
+    mult, shift = qm.conv_multipliers(scale(x), wscale, scale(y))
+    act_min, act_max = act_range(op, y)
+    params = {
+        "batches": n, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow,
+        "out_c": oc, "filter_h": kh, "filter_w": kw, "filter_c": filter_c,
+        "stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
+        "pad_h": pad_h, "pad_w": pad_w, "depth_multiplier": dm,
+        "input_offset": -zero_point(x), "output_offset": zero_point(y),
+        "act_min": act_min, "act_max": act_max,
+    }  # fmt: skip
+    return _ref_call(op, ctx, kernel, params, weights, bias, mult, shift, _comment(op) + note)
+
+
 def conv_geometry(op: Op, ih: int, iw: int, kh: int, kw: int, oh: int, ow: int):
     """(stride h/w, dilation h/w, leading padding h/w) of a convolution, checked."""
     o = op.options
@@ -115,17 +139,7 @@ def _conv_matmul(
     folded = packing.fold_bias(bias, w2d, -zero_point(x))
     rq = qm.fast_requant_table(mult, shift, zero_point(y), packing.acc_bound(folded, w2d, 128))
     if rq is None or not _fits_int32(folded):
-        params = {
-            "batches": n, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow,
-            "out_c": oc, "filter_h": kh, "filter_w": kw, "filter_c": ic,
-            "stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
-            "pad_h": pad_h, "pad_w": pad_w, "depth_multiplier": 1,
-            "input_offset": -zero_point(x), "output_offset": zero_point(y),
-            "act_min": act_min, "act_max": act_max,
-        }  # fmt: skip
-        return _ref_call(
-            op, ctx, "tl_conv_ref_s8", params, weights, bias, mult, shift, comment + " (ref)"
-        )
+        return _ref_conv(op, ctx, "tl_conv_ref_s8", weights, bias, kh, kw, ic, 1, " (ref)")
     packed, k4 = packing.pack_rows_int16(w2d)
     params = {
         "batches": n, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow,
@@ -190,24 +204,8 @@ def lower_conv2d(op: Op, ctx: Context) -> Lowered:
     if filter_c == ic:
         return _conv_matmul(op, ctx, weights, bias, _comment(op))
     # grouped convolution: TFLM's loop
-    n, ih, iw, _ = x.shape
-    _, oh, ow, _ = y.shape
     kh, kw = w.shape[1], w.shape[2]
-    sh, sw, dh, dw, pad_h, pad_w = conv_geometry(op, ih, iw, kh, kw, oh, ow)
-    wscale = w.scale if w.scale.size == oc else np.full(oc, w.scale[0], dtype=np.float32)
-    mult, shift = qm.conv_multipliers(scale(x), wscale, scale(y))
-    act_min, act_max = act_range(op, y)
-    params = {
-        "batches": n, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow,
-        "out_c": oc, "filter_h": kh, "filter_w": kw, "filter_c": filter_c,
-        "stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
-        "pad_h": pad_h, "pad_w": pad_w, "depth_multiplier": 1,
-        "input_offset": -zero_point(x), "output_offset": zero_point(y),
-        "act_min": act_min, "act_max": act_max,
-    }  # fmt: skip
-    return _ref_call(
-        op, ctx, "tl_conv_ref_s8", params, weights, bias, mult, shift, _comment(op) + " (grouped)"
-    )
+    return _ref_conv(op, ctx, "tl_conv_ref_s8", weights, bias, kh, kw, filter_c, 1, " (grouped)")
 
 
 def lower_depthwise(op: Op, ctx: Context) -> Lowered:
@@ -234,18 +232,7 @@ def lower_depthwise(op: Op, ctx: Context) -> Lowered:
     bound = packing.acc_bound(b, weights.reshape(-1, oc).T, 255)
     rq = qm.fast_requant_table(mult, shift, zero_point(y), bound)
     if rq is None:
-        params = {
-            "batches": n, "in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow,
-            "out_c": oc, "filter_h": kh, "filter_w": kw, "filter_c": 1,
-            "stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
-            "pad_h": pad_h, "pad_w": pad_w, "depth_multiplier": dm,
-            "input_offset": -zero_point(x), "output_offset": zero_point(y),
-            "act_min": act_min, "act_max": act_max,
-        }  # fmt: skip
-        return _ref_call(
-            op, ctx, "tl_depthwise_ref_s8", params, weights, bias, mult, shift,
-            _comment(op) + f" (depth multiplier {dm})" if dm > 1 else _comment(op) + " (ref)",
-        )  # fmt: skip
+        return _ref_conv(op, ctx, "tl_depthwise_ref_s8", weights, bias, kh, kw, 1, dm, " (ref)")
     c4 = packing.round_up(oc, 4)
     params = {
         "batches": n, "in_h": ih, "in_w": iw, "channels": ic, "out_h": oh, "out_w": ow,

@@ -138,8 +138,9 @@ def _q4_input(in_scale: float) -> tuple[int, int, int]:
     return qm.logistic_params(in_scale)
 
 
-def logistic_lut(in_scale: float, in_zp: int) -> np.ndarray:
-    """LOGISTIC, output scale 1/256 and zero point -128."""
+def _q4_table(in_scale: float, in_zp: int, fn, out_shift: int, out_offset: int) -> np.ndarray:
+    """LOGISTIC / TANH: x - Zx in Q4.27 (saturating outside the input radius), the gemmlowp
+    function, a rounding shift to the int8 output."""
     m, left, radius = _q4_input(in_scale)
 
     def f(v: int) -> int:
@@ -149,25 +150,19 @@ def logistic_lut(in_scale: float, in_zp: int) -> np.ndarray:
         if x >= radius:
             return 127
         q4 = qm.multiply_by_quantized_multiplier(x, m, left)
-        return _clamp8(qm.rounding_divide_by_pot(fx.logistic(q4, 4), 23) - 128)
+        return _clamp8(qm.rounding_divide_by_pot(fn(q4, 4), out_shift) + out_offset)
 
     return table(f)
+
+
+def logistic_lut(in_scale: float, in_zp: int) -> np.ndarray:
+    """LOGISTIC, output scale 1/256 and zero point -128."""
+    return _q4_table(in_scale, in_zp, fx.logistic, 23, -128)
 
 
 def tanh_lut(in_scale: float, in_zp: int) -> np.ndarray:
     """TANH, output scale 1/128 and zero point 0."""
-    m, left, radius = _q4_input(in_scale)
-
-    def f(v: int) -> int:
-        x = v - in_zp
-        if x <= -radius:
-            return -128
-        if x >= radius:
-            return 127
-        q4 = qm.multiply_by_quantized_multiplier(x, m, left)
-        return _clamp8(qm.rounding_divide_by_pot(fx.tanh(q4, 4), 24))
-
-    return table(f)
+    return _q4_table(in_scale, in_zp, fx.tanh, 24, 0)
 
 
 def requantize_lut(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:

@@ -96,6 +96,21 @@ static inline int32_t tl_act(int32_t y, int32_t full, int32_t lo, int32_t hi) {
   return y > hi ? hi : y;
 }
 
+/* The next output pixel (batch, y, x) in NHWC order, or in reverse order. */
+static inline void tl_next_pixel(int32_t *batch, int32_t *y, int32_t *x, int32_t h, int32_t w,
+                                 int32_t reverse) {
+  const int32_t step = reverse ? -1 : 1;
+  *x += step;
+  if (*x == w || *x < 0) {
+    *x = reverse ? w - 1 : 0;
+    *y += step;
+    if (*y == h || *y < 0) {
+      *y = reverse ? h - 1 : 0;
+      *batch += step;
+    }
+  }
+}
+
 /* Unaligned little-endian loads and stores (memcpy compiles to one LDR/STR where allowed). */
 static inline uint32_t tl_load32(const void *p) {
   uint32_t v;

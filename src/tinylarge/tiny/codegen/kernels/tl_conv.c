@@ -331,7 +331,6 @@ void tl_depthwise_s8(const tl_dw_params_t *p, const int8_t *input, const uint32_
   const int32_t lo = p->act_min, hi = p->act_max, off = p->input_offset;
   const int32_t full = lo == -128 && hi == 127;
   const int32_t n_px = p->batches * out_h * out_w;
-  const int32_t step = p->reverse ? -1 : 1;
   const size_t x_step = (size_t)p->dilation_w * ch;        /* bytes between taps along x */
   const size_t y_step = (size_t)p->dilation_h * in_w * ch; /* and along y */
   int32_t i, c, ty, tx;
@@ -446,16 +445,7 @@ void tl_depthwise_s8(const tl_dw_params_t *p, const int8_t *input, const uint32_
       }
       out_px[c] = (int8_t)tl_act(tl_rq(acc, rq + 4 * c), full, lo, hi);
     }
-    /* next output pixel in the chosen direction */
-    out_x += step;
-    if (out_x == out_w || out_x < 0) {
-      out_x = p->reverse ? out_w - 1 : 0;
-      out_y += step;
-      if (out_y == out_h || out_y < 0) {
-        out_y = p->reverse ? out_h - 1 : 0;
-        batch += step;
-      }
-    }
+    tl_next_pixel(&batch, &out_y, &out_x, out_h, out_w, p->reverse);
   }
 }
 

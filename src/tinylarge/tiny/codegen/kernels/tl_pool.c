@@ -9,7 +9,6 @@ static void tl_pool_s8(const tl_pool_params_t *p, const int8_t *input, int8_t *o
   const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w;
   const int32_t out_h = p->out_h, out_w = p->out_w, lo = p->act_min, hi = p->act_max;
   const int32_t n_px = p->batches * out_h * out_w;
-  const int32_t step = p->reverse ? -1 : 1;
   int32_t batch = p->reverse ? p->batches - 1 : 0;
   int32_t out_y = p->reverse ? out_h - 1 : 0;
   int32_t out_x = p->reverse ? out_w - 1 : 0;
@@ -49,15 +48,7 @@ static void tl_pool_s8(const tl_pool_params_t *p, const int8_t *input, int8_t *o
         out_px[c0 + c] = tl_clamp_s8(v, lo, hi);
       }
     }
-    out_x += step;
-    if (out_x == out_w || out_x < 0) {
-      out_x = p->reverse ? out_w - 1 : 0;
-      out_y += step;
-      if (out_y == out_h || out_y < 0) {
-        out_y = p->reverse ? out_h - 1 : 0;
-        batch += step;
-      }
-    }
+    tl_next_pixel(&batch, &out_y, &out_x, out_h, out_w, p->reverse);
   }
 }
 
