@@ -66,6 +66,7 @@ class GeneratedCode:
     skipped_ops: list[int] = field(default_factory=list)  # edge QUANTIZE/DEQUANTIZE + fused
     fused_ops: list[int] = field(default_factory=list)  # PAD nodes folded into a convolution
     streamed_ops: list[int] = field(default_factory=list)  # producers run row by row (stream)
+    cmsis_nn: Path | None = None  # the CMSIS-NN tree the code calls (kernels="cmsis-nn")
 
     @property
     def arena_bytes(self) -> int:
@@ -150,12 +151,16 @@ def lower_graph(
     if kernels == "cmsis-nn":
         from tinylarge.tiny.codegen import cmsis
 
+        cmsis_nn = cmsis_nn if cmsis_nn is not None else cmsis.find_shared_tree()
         if cmsis_nn is None:
-            raise TinylargeError("--kernels cmsis-nn needs the CMSIS-NN tree (--cmsis-nn PATH)")
+            raise TinylargeError(
+                "--kernels cmsis-nn needs a CMSIS-NN tree (--cmsis-nn PATH); none found under "
+                "../shared/third_party"
+            )
         # every op is lowered by tinylarge first: its checks give the same clear errors
         for op in ops:
             lower_op(op, ctx)
-        return c_in, c_out, ops, cmsis.lower_all(cmsis_nn, ops, ctx, lower_op), skipped
+        return c_in, c_out, ops, cmsis.lower_all(Path(cmsis_nn), ops, ctx, lower_op), skipped
     return c_in, c_out, ops, [lower_op(op, ctx) for op in ops], skipped
 
 
@@ -198,6 +203,14 @@ def _greedy_order(graph: Graph, ops: list[Op], keep: set[int]) -> list[int]:
         done.add(best)
         order.append(best)
     return order
+
+
+def _cmsis_tree(kernels: str, cmsis_nn: str | Path | None) -> Path | None:
+    if kernels != "cmsis-nn":
+        return None
+    from tinylarge.tiny.codegen.cmsis import find_shared_tree
+
+    return Path(cmsis_nn) if cmsis_nn is not None else find_shared_tree()
 
 
 def generate(
@@ -249,6 +262,7 @@ def generate(
         nodes=[op.index for op in ops],
         fused_ops=[op.options["fused_pad_node"] for op in ops if "fused_pad_node" in op.options],
         streamed_ops=streamed,
+        cmsis_nn=_cmsis_tree(kernels, cmsis_nn),
         kernels=sorted(
             {k for low in lowered for k in low.kernel.split("+") if k[:3] in ("tl_", "arm")}
         ),

@@ -258,6 +258,7 @@ def verify(
     expected = expected_outputs(code, model_bytes, inputs, runtime)
     sizes: dict[str, int] = {}
     note = ""
+    cmsis_nn = cmsis_nn if cmsis_nn is not None else code.cmsis_nn
     if mode == "host":
         if cmsis_nn is not None:
             raise TinylargeError("the CMSIS-NN backend targets Cortex-M; verify it with qemu")
