@@ -358,9 +358,9 @@ def _source(
         f'#include "{prefix}_kernels.h"\n',
         f"/* Hook after each op (node index), e.g. for per-op instruction counts. */\n"
         f"#ifndef {up}_OP_DONE\n#define {up}_OP_DONE(node) ((void)0)\n#endif\n",
-        "/* One static arena holds every tensor; offsets were planned ahead of time (order\n"
-        f" * '{plan.order}', {plan.n_overlapping} outputs overlap their input). Words keep it\n"
-        " * 4-byte aligned. Weights below are const and stay in flash. */\n"
+        "/* One static arena (32-bit words: 4-byte aligned) holds every tensor, the model's\n"
+        f" * input and output included, at offsets planned ahead of time (order '{plan.order}';\n"
+        f" * {plan.n_overlapping} outputs overlap their input). Const data stays in flash. */\n"
         f"static uint32_t {prefix}_arena_words[{words}];\n",
     ]
     for i, low in enumerate(lowered):
