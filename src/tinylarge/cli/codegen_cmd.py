@@ -76,7 +76,7 @@ def codegen(
         console.print(
             table(
                 f"memory plan ({result.arena_bytes} B arena, I/O inside)",
-                ["buffer", "offset", "bytes", "ops"],
+                ["tensors", "kind", "offset", "bytes", "ops"],
                 result.plan,
             )
         )

@@ -44,6 +44,15 @@ class CodegenResult:
             return None
         return (self.arena_bytes + self.io_bytes_outside_arena) / self.tflm_arena_head_bytes
 
+    # the names tinylarge's CLI used before the input and output moved into the arena
+    @property
+    def io_bytes(self) -> int:
+        return self.io_bytes_outside_arena
+
+    @property
+    def arena_ratio(self) -> float | None:
+        return self.memory_ratio
+
     @property
     def bit_exact(self) -> bool:
         return all(v.bit_exact for v in self.verify)
@@ -70,7 +79,7 @@ class CodegenResult:
             "macs": self.macs,
             "weight_bytes": self.weight_bytes,
             "plan": [
-                dict(zip(("buffer", "offset", "size_bytes", "ops"), r, strict=True))
+                dict(zip(("tensors", "kind", "offset", "size_bytes", "ops"), r, strict=True))
                 for r in self.plan
             ],
             "verify": [v.to_dict() for v in self.verify],

@@ -73,9 +73,13 @@ class MemoryPlan:
     n_overlapping: int = 0
 
     def report_rows(self) -> list[list[object]]:
+        """(tensors, kind, offset, bytes, ops) per buffer, by offset: kind is "tensor" or
+        "scratch" (an op's kernel buffer)."""
         rows = []
         for b in sorted(self.buffers, key=lambda b: (b.offset, b.first_op)):
-            rows.append([b.key, b.offset, b.size_bytes, f"{b.first_op}..{b.last_op}"])
+            tensors = ",".join(map(str, b.tensors)) or "-"
+            kind = "scratch" if b.key.startswith("s") else "tensor"
+            rows.append([tensors, kind, b.offset, b.size_bytes, f"{b.first_op}..{b.last_op}"])
         return rows
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,14 @@ import numpy as np
 from tinylarge.errors import TinylargeError
 from tinylarge.tiny import toolchain
 from tinylarge.tiny.codegen.emit import GeneratedCode
+
+
+class VerifyMode(StrEnum):
+    """Where the generated C runs against TFLM: built for this host, or on a Cortex-M in QEMU."""
+
+    HOST = "host"
+    QEMU = "qemu"
+
 
 HARNESS = r"""
 #include <stdio.h>
@@ -243,8 +252,8 @@ def verify(
     """Compare the generated C with TFLM on seeded random inputs (+ dataset samples)."""
     from tinylarge.tiny.runtime import TflmRuntime, read_model
 
-    if mode not in ("host", "qemu"):
-        raise TinylargeError(f"unknown verify mode {mode!r}; valid: host, qemu")
+    if mode not in {m.value for m in VerifyMode}:
+        raise TinylargeError(f"unknown verify mode {mode!r}; valid: {', '.join(VerifyMode)}")
     model_bytes = read_model(model)
     float_in = code.input.float_index is not None
     if float_in:
