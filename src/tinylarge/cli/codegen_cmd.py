@@ -20,6 +20,7 @@ from tinylarge.tiny.codegen import codegen as run_codegen
 from tinylarge.tiny.codegen.verify import VerifyMode
 
 TARGET = Name("target", "tinylarge.tiny.toolchain:TARGETS")
+KERNELS = Name("kernel backend", "tinylarge.tiny.codegen.emit:KERNEL_BACKENDS")
 
 
 def codegen(
@@ -32,7 +33,30 @@ def codegen(
         [], "--verify", help="Check every output byte against TFLM there (repeatable)."
     ),
     target: str = config_option(
-        run_codegen, "target", "--target", click_type=TARGET, help="Core for --verify qemu."
+        run_codegen,
+        "target",
+        "--target",
+        click_type=TARGET,
+        help="Core for --verify qemu and --flash.",
+    ),
+    kernels: str = config_option(
+        run_codegen,
+        "kernels",
+        "--kernels",
+        click_type=KERNELS,
+        help="Kernel backend: tinylarge (own kernels; DSP instructions on M4/M7/M33) or cmsis-nn "
+        "(calls into the CMSIS-NN tree of --cmsis-nn where it has the op).",
+    ),  # fmt: skip
+    cmsis_nn: Path | None = typer.Option(
+        None,
+        "--cmsis-nn",
+        exists=True,
+        file_okay=False,
+        help="CMSIS-NN tree (Include/, Source/) for --kernels cmsis-nn "
+        "(default: the copy in ../shared).",
+    ),  # fmt: skip
+    flash: bool = typer.Option(
+        False, "--flash", help="Link for --target and report the flash bytes of model + kernels."
     ),
     n_random: int = config_option(
         run_codegen, "n_random", "--n-random", min=0, help="Random int8 inputs --verify compares."
@@ -49,21 +73,25 @@ def codegen(
     report: bool = typer.Option(False, "--report", help="Print the memory plan (stderr)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Generate C99 for MODEL: weights as const arrays, multipliers folded, one static arena.
+    """Generate C99 for MODEL: weights as const arrays, multipliers folded, one static arena
+    holding the input, the output and every intermediate tensor.
 
     The output directory then holds only .c/.h files; they build with a caller's main.c under
-    cc -std=c99 -Wall -Wextra -Werror. An unsupported op is an error naming the op and its node,
-    and nothing is written. Exit status 1 when --verify finds a differing byte.
+    cc -std=c99 -Wall -Wextra -Werror. Every symbol carries --prefix, so several models link
+    into one firmware. An unsupported op is an error naming the op and its node, and nothing is
+    written. Exit status 1 when --verify finds a differing byte. --json includes arena_bytes,
+    io_bytes_outside_arena and flash_bytes (with --flash).
     """
     result = run_codegen(
         model, out_dir, prefix=prefix, verify_modes=verify, target=target,
         n_random=n_random, seed=seed, dataset=dataset, n_dataset=n_dataset,
+        measure_flash=flash, kernels=kernels, cmsis_nn=cmsis_nn,
     )  # fmt: skip
     if report:
         console.print(
             table(
-                f"memory plan ({result.arena_bytes} B arena, {result.io_bytes} B caller I/O)",
-                ["tensors", "place", "offset", "bytes", "ops"],
+                f"memory plan ({result.arena_bytes} B arena, I/O inside)",
+                ["tensors", "kind", "offset", "bytes", "ops"],
                 result.plan,
             )
         )
@@ -71,13 +99,16 @@ def codegen(
     if json_out:
         emit_json(payload)
     else:
-        tflm = result.tflm_arena_bytes
-        ratio = f" = {result.arena_ratio:.2f}x TFLM ({tflm} B)" if tflm else ""
+        head = result.tflm_arena_head_bytes
+        ratio = f" = {result.memory_ratio:.2f}x TFLM's planned memory ({head} B)" if head else ""
         console.print(f"wrote {len(result.files)} files to {result.out_dir}")
         console.print(f"ops: {', '.join(dict.fromkeys(result.ops))}")
         console.print(
-            f"arena: {result.arena_bytes} B{ratio}; weights {result.weight_bytes} B (const)"
+            f"arena (input and output inside): {result.arena_bytes} B{ratio}; "
+            f"weights {result.weight_bytes} B (const)"
         )
+        if result.flash_bytes is not None:
+            console.print(f"flash on {result.flash_target}: {result.flash_bytes} B")
         for v in result.verify:
             status = "bit-exact" if v.bit_exact else f"{v.n_mismatched_bytes} bytes differ"
             sizes = f", text/data/bss {v.sizes}" if v.sizes else ""

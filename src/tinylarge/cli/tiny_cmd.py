@@ -18,17 +18,34 @@ def profile(
         "all", "--device", click_type=DEVICES, help="A catalog device, a comma list, or 'all'."
     ),
     layers: bool = typer.Option(False, "--layers", help="Also print the cost of every layer."),
+    codegen: bool = typer.Option(
+        False,
+        "--codegen",
+        help="Also measure the generated C (instructions, flash, RAM) on every device whose "
+        "core QEMU runs (Cortex-M0+/M4/M7/M33).",
+    ),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Flash, RAM (measured TFLM arena), MACs, latency, energy and fit of a model on devices.
 
     Latency and energy are modelled from each device's catalog cost model (cycles per MAC and per
-    op, clock, active power); flash and RAM are the model, the measured arena and the runtime."""
+    op, clock, active power); flash and RAM are the model, the measured arena and the runtime.
+    --codegen adds the generated C measured under QEMU."""
+    from tinylarge.tiny.devices import load_device
     from tinylarge.tiny.profile import profile_many
 
     results = profile_many(model, device)
+    generated = {}
+    if codegen:
+        from tinylarge.tiny.codegen.measure import generated_c_on_devices
+
+        generated = generated_c_on_devices(model, [load_device(r.device) for r in results])
     if json_out:
-        emit_json({"model": str(model), "devices": [r.to_dict(layers=layers) for r in results]})
+        rows = [r.to_dict(layers=layers) for r in results]
+        for row in rows:
+            if codegen:
+                row["generated_c"] = generated[row["device"]]
+        emit_json({"model": str(model), "devices": rows})
         return
     columns = ["device", "fits", "flash KiB", "RAM KiB", "arena KiB", "MMACs", "latency ms", "mJ"]
     rows = [
@@ -45,6 +62,16 @@ def profile(
         for r in results
     ]
     console.print(table(f"{model.name} on the device catalog", columns, rows))
+    if codegen:
+        body = [
+            [name, g["target"], g["instructions"], g["flash_bytes"] / 1024, g["ram_bytes"] / 1024,
+             "yes" if g["fits"] else "NO"]
+            for name, g in generated.items() if g["measured"]
+        ]  # fmt: skip
+        console.print(
+            table("generated C, measured on QEMU (-O2)",
+                  ["device", "core", "instructions", "flash KiB", "RAM KiB", "fits"], body)
+        )  # fmt: skip
     if layers or len(results) == 1:
         r = results[0]
         body = [[x.index, x.opcode, x.macs, x.work, x.latency_s * 1e3] for x in r.layers]

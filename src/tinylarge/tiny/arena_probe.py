@@ -14,6 +14,7 @@ one arena size per line, and the worker answers ``1`` (allocates and invokes) or
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -139,6 +140,37 @@ def arena_is_enough(model_bytes: bytes, input_shape: tuple[int, ...], arena_byte
         return arena_bytes >= known
     with ArenaProber(model_bytes, input_shape) as probe:
         return probe(int(arena_bytes))
+
+
+_HEAD_BYTES: dict[str, int] = {}
+_HEAD_SCRIPT = (
+    "import sys\n"
+    "from tflite_micro.python.tflite_micro import runtime as tflm\n"
+    "m = sys.stdin.buffer.read()\n"
+    "tflm.Interpreter.from_bytes(m, arena_size=int(sys.argv[1])).print_allocations()\n"
+)
+
+
+def measure_arena_head_bytes(model_bytes: bytes, arena_bytes: int = 16 * 1024 * 1024) -> int:
+    """TFLM's planned activation memory for ``model_bytes``: the arena *head* that its greedy
+    planner lays out for the tensors (model input and output included, overlapped where their
+    lifetimes allow) and the kernels' scratch buffers, excluding the pointer-size dependent
+    persistent tail. Read from ``print_allocations()`` of the x86-64 wheel, which writes
+    ``Arena allocation head N bytes`` to the C-level stderr (hence a child process)."""
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    if digest not in _HEAD_BYTES:
+        res = subprocess.run(
+            [sys.executable, "-c", _HEAD_SCRIPT, str(arena_bytes)],
+            input=model_bytes, capture_output=True, timeout=120,
+        )  # fmt: skip
+        found = re.search(rb"Arena allocation head (\d+) bytes", res.stderr + res.stdout)
+        if res.returncode != 0 or found is None:
+            raise TinylargeError(
+                "TFLM did not report its arena head: "
+                + (res.stderr.decode(errors="replace")[-300:] or f"exit code {res.returncode}")
+            )
+        _HEAD_BYTES[digest] = int(found.group(1))
+    return _HEAD_BYTES[digest]
 
 
 def _fits(model_bytes: bytes, arena_bytes: int, input_shape: tuple[int, ...]) -> bool:

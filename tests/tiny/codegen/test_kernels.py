@@ -1,13 +1,16 @@
-"""The hand-written C kernel library: its own C unit tests, and its fixed-point helpers against the
-pure-Python model in quantmath on many values."""
+"""The hand-written C kernel library: its C unit tests on the host (portable path) and on an
+emulated Cortex-M4 (DSP path), its fixed-point helpers against the pure-Python model in quantmath,
+and the renaming that lets several models link into one firmware."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from tinylarge.tiny import toolchain
 from tinylarge.tiny.codegen import quantmath as qm
 from tinylarge.tiny.codegen.emit import kernel_sources
 
@@ -15,7 +18,7 @@ HERE = Path(__file__).parent
 
 DRIVER = r"""
 #include <stdio.h>
-#include "tl_kernels.h"
+#include "tl_arith.h"
 int main(void) {
   long a, b, c;
   while (scanf("%ld %ld %ld", &a, &b, &c) == 3) {
@@ -28,23 +31,38 @@ int main(void) {
 """
 
 
-def _build(tmp_path: Path, main_src: Path) -> Path:
+def _library(tmp_path: Path) -> list[Path]:
+    srcs = []
     for name, text in kernel_sources().items():
         (tmp_path / name).write_text(text)
-    exe = tmp_path / "t"
-    subprocess.run(
-        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{tmp_path}",
-         str(main_src), str(tmp_path / "tl_kernels.c"), "-o", str(exe)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return exe
+        if name.endswith(".c"):
+            srcs.append(tmp_path / name)
+    return srcs
 
 
-def test_c_unit_tests_pass(tmp_path):
-    exe = _build(tmp_path, HERE / "test_tl_kernels.c")
-    res = subprocess.run([str(exe)], capture_output=True, text=True)
+def _build(tmp_path: Path, main_src: Path) -> Path:
+    return toolchain.compile_host(
+        [main_src, *_library(tmp_path)], tmp_path / "t", include=[tmp_path]
+    )
+
+
+def test_c_unit_tests_pass_on_the_host(tmp_path):
+    res = subprocess.run([str(_build(tmp_path, HERE / "test_tl_kernels.c"))], capture_output=True,
+                         text=True)  # fmt: skip
     assert res.returncode == 0, res.stdout
     assert "0 failures" in res.stdout
+
+
+def test_c_unit_tests_pass_on_cortex_m4_with_the_dsp_path(tmp_path):
+    """The same tests through SMMLAR/SMLAD (``__ARM_FEATURE_DSP``) under QEMU."""
+    tgt = toolchain.get_target("cortex-m4")
+    elf = toolchain.compile_target(
+        tgt, [HERE / "test_tl_kernels.c", *_library(tmp_path)], tmp_path / "t.elf",
+        opt="-O2", include=[tmp_path],
+    )  # fmt: skip
+    rc, out = toolchain.run_qemu(tgt, elf)
+    assert rc == 0, out
+    assert "0 failures" in out
 
 
 def test_fixed_point_helpers_match_python_model(tmp_path):
@@ -66,3 +84,19 @@ def test_fixed_point_helpers_match_python_model(tmp_path):
         assert srdhm == qm.saturating_rounding_doubling_high_mul(x, y)
         assert rdbpot == qm.rounding_divide_by_pot(x, abs(z) % 32)
         assert mbqm == qm.multiply_by_quantized_multiplier(x, y, z)
+
+
+def test_every_global_name_carries_the_prefix():
+    """Renamed for prefix ``kws``, the library defines no ``tl_`` name and no unprefixed global
+    function: two models' libraries link side by side."""
+    files = kernel_sources("kws")
+    assert sorted(files) == sorted(
+        ["kws_kernels.h", "kws_arith.h", "kws_conv.c", "kws_pool.c", "kws_elementwise.c",
+         "kws_softmax.c", "kws_data.c"]
+    )  # fmt: skip
+    for name, text in files.items():
+        assert not re.search(r"\btl_|\bTL_", text), name
+        if name.endswith(".c"):
+            # functions at file scope: static, or named kws_*
+            for m in re.finditer(r"^(?!static)[a-z][\w ]*?\b(\w+)\(", text, flags=re.M):
+                assert m.group(1).startswith("kws_"), (name, m.group(0))

@@ -1,9 +1,11 @@
-/* C unit tests of the kernel library (src/tinylarge/tiny/codegen/kernels/tl_kernels.c).
- * Every expected value is computed by hand in the comment next to it. Built and run by
- * tests/tiny/codegen/test_kernels.py; prints one line per failure and returns their count. */
+/* C unit tests of the kernel library (src/tinylarge/tiny/codegen/kernels/). Every expected value
+ * is computed by hand in the comment next to it, or checked against the reference helper it must
+ * equal. Built and run by tests/tiny/codegen/test_kernels.py on the host (portable path) and on
+ * Cortex-M4 under QEMU (DSP path); prints one line per failure and returns their count. */
 #include <stdio.h>
 #include <string.h>
 
+#include "tl_arith.h"
 #include "tl_kernels.h"
 
 static int failures = 0;
@@ -18,161 +20,159 @@ static int failures = 0;
   } while (0)
 
 static void test_fixed_point(void) {
-  CHECK_EQ(tl_srdhm(1 << 30, 1 << 30), 1 << 29);            /* 0.5 * 0.5 = 0.25 */
+  CHECK_EQ(tl_srdhm(1 << 30, 1 << 30), 1 << 29);                    /* 0.5 * 0.5 = 0.25 */
   CHECK_EQ(tl_srdhm(-2147483647 - 1, -2147483647 - 1), 2147483647); /* saturates */
-  CHECK_EQ(tl_srdhm(3, 1 << 30), 2);                        /* 1.5 -> 2 (half up) */
-  CHECK_EQ(tl_srdhm(-3, 1 << 30), -1);                      /* -1.5 -> -1 (half up) */
-  CHECK_EQ(tl_rdbpot(3, 1), 2);                             /* 1.5 -> 2 */
-  CHECK_EQ(tl_rdbpot(-3, 1), -2);                           /* -1.5 -> -2 (away from zero) */
-  CHECK_EQ(tl_rdbpot(-5, 2), -1);                           /* -1.25 -> -1 */
+  CHECK_EQ(tl_srdhm(3, 1 << 30), 2);                                /* 1.5 -> 2 (half up) */
+  CHECK_EQ(tl_srdhm(-3, 1 << 30), -1);                              /* -1.5 -> -1 (half up) */
+  CHECK_EQ(tl_rdbpot(3, 1), 2);                                     /* 1.5 -> 2 */
+  CHECK_EQ(tl_rdbpot(-3, 1), -2);                                   /* -1.5 -> -2 */
+  CHECK_EQ(tl_rdbpot(-5, 2), -1);                                   /* -1.25 -> -1 */
   CHECK_EQ(tl_rdbpot(7, 0), 7);
-  CHECK_EQ(tl_mbqm(45, 1 << 30, 1), 45);                    /* x * 0.5 * 2^1 */
-  CHECK_EQ(tl_mbqm(11, 1 << 30, -1), 3);                    /* 11 * 0.25 = 2.75 -> 3 */
+  CHECK_EQ(tl_mbqm(45, 1 << 30, 1), 45);                            /* x * 0.5 * 2^1 */
+  CHECK_EQ(tl_mbqm(11, 1 << 30, -1), 3);                            /* 11 * 0.25 = 2.75 -> 3 */
 }
 
-static void test_fully_connected(void) {
-  /* acc = 3*1 + 4*2 + 5 = 16; 16 * 0.5 = 8; + 1 = 9 */
-  const tl_fc_params_t p = {1, 2, 1, 0, 0, 1, -128, 127, 0};
-  const int8_t x[2] = {1, 2}, w[2] = {3, 4};
-  const int32_t b[1] = {5}, m[1] = {1 << 30}, s[1] = {0};
-  int8_t y[1];
-  tl_fully_connected_s8(&p, x, w, b, m, s, y);
-  CHECK_EQ(y[0], 9);
+/* A small LCG: deterministic pseudo-random 32-bit values on every target. */
+static uint32_t lcg_state = 12345u;
+static uint32_t lcg(void) {
+  lcg_state = lcg_state * 1664525u + 1013904223u;
+  return lcg_state;
 }
 
-static void test_conv2d_same(void) {
-  /* 3x3 input 1..9, 3x3 all-ones filter, SAME (pad 1), multiplier 1.0 = (2^30, 1) */
-  tl_conv_params_t p;
-  int8_t x[9], w[9], y[9];
-  int32_t m[1] = {1 << 30}, s[1] = {1};
-  int i;
-  memset(&p, 0, sizeof p);
-  p.batches = 1; p.in_h = p.in_w = 3; p.in_c = 1; p.out_h = p.out_w = 3; p.out_c = 1;
-  p.filter_h = p.filter_w = 3; p.filter_c = 1; p.stride_h = p.stride_w = 1;
-  p.dilation_h = p.dilation_w = 1; p.pad_h = p.pad_w = 1; p.depth_multiplier = 1;
-  p.act_min = -128; p.act_max = 127;
-  for (i = 0; i < 9; ++i) {
-    x[i] = (int8_t)(i + 1);
-    w[i] = 1;
+/* The one-multiply requantization equals TFLM's two roundings for |acc| < 2^30, shift in
+ * [-22, 0], any zero point: 200,000 random cases plus exact ties (power-of-two multipliers). */
+static void test_fast_requant_equals_reference(void) {
+  int i, bad = 0;
+  for (i = 0; i < 200000; ++i) {
+    const int32_t m = (int32_t)(0x40000000u | (lcg() >> 2)); /* a normalised Q31 multiplier */
+    const int32_t mult = (i % 5 == 0) ? (1 << 30) : m; /* 2^30: results land on exact halves */
+    const int32_t r = (int32_t)(lcg() % 23u);
+    const int32_t zp = (int32_t)(lcg() % 256u) - 128;
+    const uint32_t u = lcg();
+    const int32_t acc = (i % 3 == 0) ? (int32_t)(u % 40001u) - 20000
+                                     : (int32_t)(u % 0x7FFFFFFFu) - 0x3FFFFFFF;
+    const int32_t add = (r >= 1 ? (1 << (r - 1)) : 0) + zp * (1 << r);
+    const int32_t q[4] = {mult, add, r, r >= 1 ? -1 : 0};
+    if (tl_rq(acc, q) != tl_mbqm(acc, mult, -r) + zp) ++bad;
   }
-  tl_conv2d_s8(&p, x, w, NULL, m, s, y);
-  CHECK_EQ(y[4], 45); /* centre: 1 + ... + 9 */
-  CHECK_EQ(y[0], 12); /* corner: 1 + 2 + 4 + 5 */
-  CHECK_EQ(y[8], 28); /* corner: 5 + 6 + 8 + 9 */
-  p.act_max = 20;     /* fused clamp */
-  tl_conv2d_s8(&p, x, w, NULL, m, s, y);
-  CHECK_EQ(y[4], 20);
-  /* the same filter as a depthwise conv with one channel */
+  CHECK_EQ(bad, 0);
+}
+
+static void test_lut(void) {
+  /* table = byte + 1; in place and reversed */
+  int8_t lut[256], x[4] = {-128, -1, 0, 126};
+  int i;
+  for (i = 0; i < 256; ++i) lut[i] = (int8_t)((int8_t)(uint8_t)i + 1);
+  tl_lut_s8(lut, x, x, 4, 1);
+  CHECK_EQ(x[0], -127);
+  CHECK_EQ(x[1], 0);
+  CHECK_EQ(x[2], 1);
+  CHECK_EQ(x[3], 127);
+}
+
+static void test_binary(void) {
+  /* MUL: (3 - 1) * (4 - 2) = 4, multiplier 0.5 = (2^30, 0) -> 2, + 5 = 7 */
+  tl_binary_params_t p;
+  int8_t a[1] = {3}, b[1] = {4}, y[1];
+  memset(&p, 0, sizeof p);
+  p.op = TL_OP_MUL;
+  p.out_shape[0] = 1;
+  p.input1_offset = -1;
+  p.input2_offset = -2;
+  p.output_offset = 5;
+  p.output_multiplier = 1 << 30;
+  p.output_shift = 0;
+  p.act_min = -128;
   p.act_max = 127;
-  tl_depthwise_conv2d_s8(&p, x, w, NULL, m, s, y);
-  CHECK_EQ(y[4], 45);
-  CHECK_EQ(y[2], 16); /* 2 + 3 + 5 + 6 */
+  tl_binary_s8(&p, a, b, y);
+  CHECK_EQ(y[0], 7);
+  /* PRELU: x = -4 (< 0) times alpha 3 = -12, multiplier 0.25 = (2^30, -1) -> -3 */
+  p.op = TL_OP_PRELU;
+  p.input1_offset = 0;
+  p.input2_offset = 0;
+  p.output_offset = 0;
+  p.input1_multiplier = 1 << 30;
+  p.input1_shift = -1;
+  a[0] = -4;
+  b[0] = 3;
+  tl_binary_s8(&p, a, b, y);
+  CHECK_EQ(y[0], -3);
 }
 
-static void test_pooling(void) {
-  const tl_pool_params_t p = {1, 2, 2, 1, 1, 1, 2, 2, 2, 2, 0, 0, -128, 127};
-  const int8_t a[4] = {1, 2, 3, 5}, b[4] = {-1, -2, -3, -5}, c[4] = {1, 2, 2, 1};
+static void test_pooling_and_mean(void) {
+  /* 2x2 input {1,2,3,4} (1 channel): average 2.5 -> 3 (half away from zero), max 4 */
+  const int8_t x[4] = {1, 2, 3, 4};
   int8_t y[1];
-  tl_avg_pool_s8(&p, a, y);
-  CHECK_EQ(y[0], 3); /* 11/4 = 2.75 -> 3 */
-  tl_avg_pool_s8(&p, b, y);
-  CHECK_EQ(y[0], -3); /* -2.75 -> -3 */
-  tl_avg_pool_s8(&p, c, y);
-  CHECK_EQ(y[0], 2); /* 1.5 -> 2, away from zero */
-  tl_max_pool_s8(&p, b, y);
-  CHECK_EQ(y[0], -1);
-}
-
-static void test_mean(void) {
-  /* mean of {1,2,3,5} with multiplier 1.0/4 folded = (2^30, -1): 11 * 0.25 = 2.75 -> 3 */
-  const tl_mean_params_t p = {1, 4, 1, 0, 0, 1 << 30, -1};
-  const int8_t x[4] = {1, 2, 3, 5};
-  int8_t y[1];
-  tl_mean_s8(&p, x, y);
+  tl_pool_params_t p;
+  tl_mean_params_t m;
+  memset(&p, 0, sizeof p);
+  p.batches = 1; p.in_h = p.in_w = 2; p.channels = 1; p.out_h = p.out_w = 1;
+  p.filter_h = p.filter_w = 2; p.stride_h = p.stride_w = 2; p.act_min = -128; p.act_max = 127;
+  tl_avg_pool_s8(&p, x, y);
+  CHECK_EQ(y[0], 3);
+  tl_max_pool_s8(&p, x, y);
+  CHECK_EQ(y[0], 4);
+  /* MEAN over 4 values, multiplier 1/4 = (2^30, -1): sum 10 -> 2.5 -> 3 */
+  memset(&m, 0, sizeof m);
+  m.outer = 1; m.reduced = 4; m.inner = 1; m.multiplier = 1 << 30; m.shift = -1;
+  tl_mean_s8(&m, x, y);
   CHECK_EQ(y[0], 3);
 }
 
-static void test_add_mul(void) {
-  /* equal scales: inputs to 2*max = 2 (0.5 = (2^30, 0) each), output 2/2^20 = (2^30, -18) */
-  tl_binary_params_t p;
-  const int8_t a[2] = {10, -7}, b[2] = {20, 3};
-  int8_t y[2];
-  memset(&p, 0, sizeof p);
-  p.n_dims = 1; p.out_shape[0] = 2; p.in1_strides[0] = 1; p.in2_strides[0] = 1;
-  p.input1_multiplier = p.input2_multiplier = p.output_multiplier = 1 << 30;
-  p.output_shift = -18; p.left_shift = 20; p.act_min = -128; p.act_max = 127;
-  tl_add_s8(&p, a, b, y);
-  CHECK_EQ(y[0], 30);
-  CHECK_EQ(y[1], -4);
-  /* broadcast the second input: stride 0 */
-  p.in2_strides[0] = 0;
-  tl_add_s8(&p, a, b, y);
-  CHECK_EQ(y[1], 13); /* -7 + 20 */
-  /* MUL with multiplier 1.0 = (2^30, 1) */
-  p.in2_strides[0] = 1; p.output_shift = 1;
-  tl_mul_s8(&p, a, b, y);
-  CHECK_EQ(y[0], 127); /* 200 clamps */
-  CHECK_EQ(y[1], -21);
-}
-
-static void test_softmax_logistic(void) {
-  /* beta * scale = 1: multiplier 2^26 = (2^30, 27), diff_min = -floor(31 * 2^26 / 2^27) */
-  const tl_softmax_params_t sp = {1, 4, 1 << 30, 27, -15};
-  const int8_t x[4] = {7, 7, 7, 7};
-  const int8_t x2[4] = {0, -128, -128, -128};
-  int8_t y[4];
-  /* scale 0.1f, zero point 0: 0.1f * 2^27 = 0.8000000119 * 2^24 -> (1717986944, 24);
-   * radius = floor(15 * 2^27 / 2^24) = 120 (inputs beyond it saturate) */
-  const tl_logistic_params_t lp = {3, 0, 120, 1717986944, 24};
-  const int8_t lx[3] = {0, 127, -128};
-  int8_t ly[3];
-  tl_softmax_s8(&sp, x, y);
-  CHECK_EQ(y[0], -64); /* 0.25 * 256 - 128 */
-  CHECK_EQ(y[3], -64);
-  tl_softmax_s8(&sp, x2, y);
-  CHECK_EQ(y[0], 127); /* ~1.0 saturates */
-  CHECK_EQ(y[1], -128); /* below diff_min */
-  tl_logistic_s8(&lp, lx, ly);
-  CHECK_EQ(ly[0], 0);   /* sigmoid(0) = 0.5 -> 128 - 128 */
-  CHECK_EQ(ly[1], 127); /* sigmoid(12.7) ~ 1 */
-  CHECK_EQ(ly[2], -128);
-}
-
 static void test_data_movement(void) {
-  const tl_pad_params_t pp = {{1, 1, 2, 1}, {0, 0, 1, 0}, {0, 0, 1, 0}, -5};
-  const int8_t x[2] = {1, 2}, x2[4] = {3, 4, 5, 6};
+  /* TRANSPOSE of a 2x3 matrix {0..5}: out[j][i] = in[i][j] -> {0,3,1,4,2,5} */
+  const int8_t x[6] = {0, 1, 2, 3, 4, 5};
+  int8_t y[12];
+  tl_gather_params_t g;
+  tl_pad_params_t pad;
   const int8_t *ins[2];
   const int32_t sizes[2] = {1, 2};
-  const tl_requant_params_t rp = {2, 0, 3, 1 << 30, 0}; /* scale 0.5, zero point 3 */
-  int8_t y[6];
-  tl_pad_s8(&pp, x, y);
-  CHECK_EQ(y[0], -5);
-  CHECK_EQ(y[1], 1);
-  CHECK_EQ(y[2], 2);
-  CHECK_EQ(y[3], -5);
+  const int16_t ys[2] = {0, 0}, xs[4] = {0, 0, 1, 1};
+  memset(&g, 0, sizeof g);
+  g.n_dims = 2; g.count[0] = 3; g.count[1] = 2; g.stride[0] = 1; g.stride[1] = 3;
+  tl_gather_s8(&g, x, y);
+  CHECK_EQ(y[0], 0); CHECK_EQ(y[1], 3); CHECK_EQ(y[2], 1);
+  CHECK_EQ(y[3], 4); CHECK_EQ(y[4], 2); CHECK_EQ(y[5], 5);
+  /* STRIDED_SLICE x[1:, ::-2] of the 2x3 matrix: row 1 from column 2 backwards -> {5, 3} */
+  memset(&g, 0, sizeof g);
+  g.n_dims = 1; g.count[0] = 2; g.stride[0] = -2; g.offset = 5;
+  tl_gather_s8(&g, x, y);
+  CHECK_EQ(y[0], 5); CHECK_EQ(y[1], 3);
+  /* PAD one column of 9 on the left of a 1x2 row: {9, 0, 1} */
+  memset(&pad, 0, sizeof pad);
+  pad.in_shape[0] = pad.in_shape[1] = 1; pad.in_shape[2] = 2; pad.in_shape[3] = 1;
+  pad.before[2] = 1; pad.pad_value = 9;
+  tl_pad_s8(&pad, x, y);
+  CHECK_EQ(y[0], 9); CHECK_EQ(y[1], 0); CHECK_EQ(y[2], 1);
+  /* CONCATENATION of {0} and {1, 2} per outer step, 2 steps: {0,1,2, 1,3,4} */
   ins[0] = x;
-  ins[1] = x2;
-  tl_concat_s8(2, ins, sizes, 2, y); /* [1 | 3 4], [2 | 5 6] */
-  CHECK_EQ(y[0], 1);
-  CHECK_EQ(y[1], 3);
-  CHECK_EQ(y[3], 2);
-  CHECK_EQ(y[5], 6);
-  tl_requantize_s8(&rp, x2, y);
-  CHECK_EQ(y[0], 5); /* 3 * 0.5 = 1.5 -> 2, + 3 */
-  CHECK_EQ(y[1], 5); /* 4 * 0.5 = 2, + 3 */
-  tl_copy_s8(x2, y, 4);
-  CHECK_EQ(y[2], 5);
+  ins[1] = x + 1;
+  tl_concat_s8(2, ins, sizes, 2, y);
+  CHECK_EQ(y[0], 0); CHECK_EQ(y[1], 1); CHECK_EQ(y[2], 2);
+  CHECK_EQ(y[3], 1); CHECK_EQ(y[4], 3); CHECK_EQ(y[5], 4);
+  /* RESIZE_NEAREST 1x2 -> 2x4 (1 channel): every output row is {0, 0, 1, 1} */
+  tl_resize_nearest_s8(1, 1, 2, 1, 2, 4, ys, xs, x, y);
+  CHECK_EQ(y[0], 0); CHECK_EQ(y[2], 1); CHECK_EQ(y[5], 0); CHECK_EQ(y[7], 1);
+}
+
+static void test_fully_connected_ref(void) {
+  /* acc = (3 + 1) * (1 + 2) = 12 with input offset 2 and filter offset 1; * 0.5 -> 6; + 1 = 7 */
+  const tl_fc_ref_params_t p = {1, 1, 1, 2, 1, 1, -128, 127, 0};
+  const int8_t x[1] = {1}, w[1] = {3};
+  const int32_t m[1] = {1 << 30}, s[1] = {0};
+  int8_t y[1];
+  tl_fully_connected_ref_s8(&p, x, w, NULL, m, s, y);
+  CHECK_EQ(y[0], 7);
 }
 
 int main(void) {
   test_fixed_point();
-  test_fully_connected();
-  test_conv2d_same();
-  test_pooling();
-  test_mean();
-  test_add_mul();
-  test_softmax_logistic();
+  test_fast_requant_equals_reference();
+  test_lut();
+  test_binary();
+  test_pooling_and_mean();
   test_data_movement();
+  test_fully_connected_ref();
   printf("%d failures\n", failures);
   return failures;
 }

@@ -1,10 +1,15 @@
 """Assemble the generated C: ``<prefix>.h`` (the API), ``<prefix>.c`` (data + ``<prefix>_invoke``)
-and the kernel library ``tl_kernels.h/.c``; write them atomically.
+and the kernel library renamed to the prefix (``<prefix>_kernels.h``, ``<prefix>_conv.c`` ...);
+write them atomically.
 
 The API is fixed by DESIGN.md::
 
-    #define <P>_INPUT_SIZE, <P>_OUTPUT_SIZE, <P>_ARENA_BYTES
+    #define <P>_INPUT_SIZE, <P>_OUTPUT_SIZE, <P>_ARENA_BYTES (+ shapes, scales, zero points)
     int <p>_invoke(const int8_t *input, int8_t *output);   /* 0 on success */
+    int8_t *<p>_input(void); int8_t *<p>_output(void);      /* zero-copy I/O in the arena */
+
+Every symbol the files define starts with the prefix (the kernel library's ``tl_`` is renamed) or
+is static, so several models link into one firmware.
 """
 
 from __future__ import annotations
@@ -19,14 +24,31 @@ from pathlib import Path
 import numpy as np
 
 import tinylarge
-from tinylarge.errors import TinylargeError
+from tinylarge.errors import TinylargeError, UnknownNameError
+from tinylarge.tiny.codegen import luts
 from tinylarge.tiny.codegen.fuse import fuse_pads
-from tinylarge.tiny.codegen.lower import Context, Lowered, UnsupportedOpError, lower_op
-from tinylarge.tiny.codegen.planner import ARENA, INPUT, MemoryPlan, plan_memory
-from tinylarge.tiny.graph import Graph, Op
+from tinylarge.tiny.codegen.lower import Context, Lowered, lower_op
+from tinylarge.tiny.codegen.lower_common import REVERSE, SCRATCH, c_float_array
+from tinylarge.tiny.codegen.planner import MemoryPlan, OpMemory, plan_memory
+from tinylarge.tiny.codegen.stream import stream_stages
+from tinylarge.tiny.graph import Graph, Op, Tensor
 
-KERNEL_FILES = ("tl_kernels.h", "tl_kernels.c")
+KERNEL_HEADERS = ("tl_kernels.h", "tl_arith.h")
+KERNEL_SOURCES = ("tl_conv.c", "tl_pool.c", "tl_elementwise.c", "tl_softmax.c", "tl_data.c")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"@T(\d+)@")
+
+
+@dataclass
+class Edge:
+    """One side of the C API: the int8 tensor exchanged, and the float tensor it stands for when
+    the model has float I/O (QUANTIZE in / DEQUANTIZE out at the edge)."""
+
+    index: int
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+    float_index: int | None = None
 
 
 @dataclass
@@ -37,26 +59,49 @@ class GeneratedCode:
     files: dict[str, str]
     plan: MemoryPlan
     ops: list[str]
+    nodes: list[int]  # graph node index of each emitted op, in execution order
     kernels: list[str]
-    input_index: int
-    output_index: int
-    input_size: int
-    output_size: int
+    input: Edge
+    output: Edge
     skipped_ops: list[int] = field(default_factory=list)  # edge QUANTIZE/DEQUANTIZE + fused
     fused_ops: list[int] = field(default_factory=list)  # PAD nodes folded into a convolution
+    streamed_ops: list[int] = field(default_factory=list)  # producers run row by row (stream)
+    cmsis_nn: Path | None = None  # the CMSIS-NN tree the code calls (kernels="cmsis-nn")
 
     @property
     def arena_bytes(self) -> int:
         return self.plan.arena_bytes
 
+    @property
+    def input_size(self) -> int:
+        return int(np.prod(self.input.shape, dtype=np.int64))
 
-def kernel_sources() -> dict[str, str]:
-    """The hand-written kernel library shipped inside the package."""
+    @property
+    def output_size(self) -> int:
+        return int(np.prod(self.output.shape, dtype=np.int64))
+
+
+def rename(text: str, prefix: str) -> str:
+    """The kernel library's ``tl_`` / ``TL_`` names, file names included, under ``prefix``."""
+    text = re.sub(r"\btl_", f"{prefix}_", text)
+    return re.sub(r"\bTL_", f"{prefix.upper()}_", text)
+
+
+def kernel_sources(prefix: str = "tl") -> dict[str, str]:
+    """The hand-written kernel library shipped inside the package, renamed to ``prefix``."""
     pkg = resources.files("tinylarge.tiny.codegen") / "kernels"
-    return {name: (pkg / name).read_text() for name in KERNEL_FILES}
+    return {
+        rename(name, prefix): rename((pkg / name).read_text(), prefix)
+        for name in (*KERNEL_HEADERS, *KERNEL_SOURCES)
+    }
 
 
-def _edges(graph: Graph) -> tuple[int, int, list[int]]:
+def _edge(t: Tensor, float_index: int | None = None) -> Edge:
+    zp = int(t.zero_point[0]) if t.zero_point.size else 0
+    return Edge(t.index, tuple(t.shape), float(t.scale[0]), zp, float_index)
+
+
+def _edges(graph: Graph) -> tuple[Edge, Edge, list[int]]:
     """The int8 tensors the C API exchanges, skipping a float QUANTIZE in / DEQUANTIZE out."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise TinylargeError(
@@ -64,17 +109,16 @@ def _edges(graph: Graph) -> tuple[int, int, list[int]]:
             f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs"
         )
     c_in, c_out, skipped = graph.inputs[0], graph.outputs[0], []
-    tin = graph.tensors[c_in]
-    if tin.dtype != np.int8:
+    f_in = f_out = None
+    if graph.tensors[c_in].dtype == np.float32:
         users = graph.consumers(c_in)
         if len(users) == 1 and users[0].opcode == "QUANTIZE":
-            c_in = users[0].outputs[0]
+            f_in, c_in = c_in, users[0].outputs[0]
             skipped.append(users[0].index)
-    tout = graph.tensors[c_out]
-    if tout.dtype != np.int8:
+    if graph.tensors[c_out].dtype == np.float32:
         prod = graph.producer(c_out)
         if prod is not None and prod.opcode == "DEQUANTIZE":
-            c_out = prod.inputs[0]
+            f_out, c_out = c_out, prod.inputs[0]
             skipped.append(prod.index)
     for idx, role in ((c_in, "input"), (c_out, "output")):
         t = graph.tensors[idx]
@@ -82,78 +126,148 @@ def _edges(graph: Graph) -> tuple[int, int, list[int]]:
             raise TinylargeError(f"model {role} tensor {idx} {t.name!r} is {t.dtype}, need int8")
     if c_in == c_out:
         raise TinylargeError("the model's input is its output; nothing to generate")
-    return c_in, c_out, skipped
+    return _edge(graph.tensors[c_in], f_in), _edge(graph.tensors[c_out], f_out), skipped
 
 
-def plan_graph(
-    graph: Graph, in_place: bool = True, fuse: bool = True
-) -> tuple[MemoryPlan, list[Op], int, int]:
-    """Memory plan for the ops code generation will emit (edge QUANTIZE/DEQUANTIZE skipped)."""
+def _activations(graph: Graph, op: Op) -> tuple[list[int], list[int]]:
+    ins = [i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant]
+    return list(dict.fromkeys(ins)), [i for i in op.outputs if i >= 0]
+
+
+KERNEL_BACKENDS = ("tinylarge", "cmsis-nn")
+
+
+def lower_graph(
+    graph: Graph, fuse: bool = True, kernels: str = "tinylarge", cmsis_nn: str | Path | None = None
+) -> tuple[Edge, Edge, list[Op], list[Lowered], list[int]]:
+    """Edges, the ops to emit (edge QUANTIZE/DEQUANTIZE skipped, PADs folded) and their C."""
+    if kernels not in KERNEL_BACKENDS:
+        raise UnknownNameError("kernels", kernels, KERNEL_BACKENDS)
     c_in, c_out, skipped = _edges(graph)
     ops = [op for op in graph.ops if op.index not in skipped]
     if fuse:
-        ops, _ = fuse_pads(graph, ops, keep={c_in, c_out})
-    acts: dict[int, int] = {}
-    op_in, op_out = [], []
-    for op in ops:
-        ins = [i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant]
-        outs = [i for i in op.outputs if i >= 0]
+        ops, _ = fuse_pads(graph, ops, keep={c_in.index, c_out.index})
+    ctx = Context(graph=graph)
+    if kernels == "cmsis-nn":
+        from tinylarge.tiny.codegen import cmsis
+
+        cmsis_nn = cmsis_nn if cmsis_nn is not None else cmsis.find_shared_tree()
+        if cmsis_nn is None:
+            raise TinylargeError(
+                "--kernels cmsis-nn needs a CMSIS-NN tree (--cmsis-nn PATH); none found under "
+                "../shared/third_party"
+            )
+        # every op is lowered by tinylarge first: its checks give the same clear errors
+        for op in ops:
+            lower_op(op, ctx)
+        return c_in, c_out, ops, cmsis.lower_all(Path(cmsis_nn), ops, ctx, lower_op), skipped
+    return c_in, c_out, ops, [lower_op(op, ctx) for op in ops], skipped
+
+
+def plan_graph(
+    graph: Graph, ops: list[Op], lowered: list[Lowered], c_in: int, c_out: int, overlap: bool
+) -> MemoryPlan:
+    sizes: dict[int, int] = {}
+    mem = []
+    for op, low in zip(ops, lowered, strict=True):
+        ins, outs = _activations(graph, op)
         for i in ins + outs:
-            acts[i] = graph.tensors[i].size_bytes
-        op_in.append(ins)
-        op_out.append(outs)
-    plan = plan_memory(
-        len(ops), op_in, op_out, [op.opcode for op in ops], acts, [c_in], [c_out],
-        in_place=in_place,
-    )  # fmt: skip
-    return plan, ops, c_in, c_out
+            sizes[i] = graph.tensors[i].size_bytes
+        mem.append(OpMemory(ins, outs, low.view, low.scratch_bytes, low.overlaps))
+    return plan_memory(mem, sizes, [c_in], [c_out], overlap=overlap)
+
+
+def _greedy_order(graph: Graph, ops: list[Op], keep: set[int]) -> list[int]:
+    """A topological order that, at each step, runs the ready op that adds the fewest live bytes
+    (its outputs minus the inputs it is the last reader of); ties keep the model's order."""
+    producer = {t: i for i, op in enumerate(ops) for t in op.outputs}
+    readers: dict[int, set[int]] = {}
+    for i, op in enumerate(ops):
+        for t in _activations(graph, op)[0]:
+            readers.setdefault(t, set()).add(i)
+    deps = [{producer[t] for t in _activations(graph, op)[0] if t in producer} for op in ops]
+    done: set[int] = set()
+    order: list[int] = []
+    while len(order) < len(ops):
+        ready = [i for i in range(len(ops)) if i not in done and deps[i] <= done]
+
+        def growth(i: int) -> int:
+            ins, outs = _activations(graph, ops[i])
+            freed = sum(
+                graph.tensors[t].size_bytes for t in ins
+                if t not in keep and readers.get(t, set()) - done <= {i}
+            )  # fmt: skip
+            return sum(graph.tensors[t].size_bytes for t in outs) - freed
+
+        best = min(ready, key=lambda i: (growth(i), i))
+        done.add(best)
+        order.append(best)
+    return order
+
+
+def _cmsis_tree(kernels: str, cmsis_nn: str | Path | None) -> Path | None:
+    if kernels != "cmsis-nn":
+        return None
+    from tinylarge.tiny.codegen.cmsis import find_shared_tree
+
+    return Path(cmsis_nn) if cmsis_nn is not None else find_shared_tree()
 
 
 def generate(
-    graph: Graph, prefix: str = "tl_model", in_place: bool = True, fuse: bool = True
+    graph: Graph,
+    prefix: str = "tl_model",
+    overlap: bool = True,
+    fuse: bool = True,
+    kernels: str = "tinylarge",
+    cmsis_nn: str | Path | None = None,
+    stream: bool = True,
 ) -> GeneratedCode:
     """Lower ``graph`` to C sources held in memory (nothing is written).
 
-    ``in_place`` lets views and elementwise ops share buffers; ``fuse`` folds zero-point PADs
-    into the convolutions that read them. Both only change memory, never the output bytes.
+    ``overlap`` lets outputs share bytes with dying inputs where the kernel allows it; ``fuse``
+    folds zero-point PADs into the convolutions that read them; ``stream`` runs pairs of
+    spatial ops row by row where that lowers the peak (``stream``). None changes the output
+    bytes.
     """
     if not _IDENT.match(prefix):
         raise TinylargeError(f"prefix {prefix!r} is not a C identifier")
-    plan, ops, c_in, c_out = plan_graph(graph, in_place, fuse)
-    arena = f"{prefix}_arena"
-
-    def ptr(index: int) -> str:
-        place, offset = plan.location[index]
-        if place == INPUT:
-            return "input"
-        if place == ARENA:
-            return f"({arena} + {offset})"
-        return "output"
-
-    ctx = Context(graph=graph, ptr=ptr)
-    lowered: list[tuple[Op, Lowered]] = []
-    for op in ops:
-        low = lower_op(op, ctx)
-        lowered.append((op, low))
-        for t in op.outputs:
-            if plan.location.get(t, ("", 0))[0] == INPUT and low.kernel != "(view)":
-                raise UnsupportedOpError(op, "would write into the caller's read-only input")
-    in_size = graph.tensors[c_in].size_bytes
-    out_size = graph.tensors[c_out].size_bytes
-    header = _header(graph, prefix, in_size, out_size, plan.arena_bytes)
-    source = _source(graph, prefix, plan, lowered)
-    files = {f"{prefix}.h": header, f"{prefix}.c": source, **kernel_sources()}
+    c_in, c_out, ops, lowered, skipped = lower_graph(graph, fuse, kernels, cmsis_nn)
+    streamed: list[int] = []
+    if stream:
+        ops, lowered, streamed = stream_stages(
+            graph, ops, lowered, {c_in.index, c_out.index},
+            lambda o, lw: plan_graph(graph, o, lw, c_in.index, c_out.index, overlap).arena_bytes,
+        )  # fmt: skip
+    # execution order: the model's, or a memory-greedy topological order if its plan is smaller
+    plan = plan_graph(graph, ops, lowered, c_in.index, c_out.index, overlap)
+    order = _greedy_order(graph, ops, {c_in.index, c_out.index})
+    if order != list(range(len(ops))):
+        ops2, low2 = [ops[i] for i in order], [lowered[i] for i in order]
+        plan2 = plan_graph(graph, ops2, low2, c_in.index, c_out.index, overlap)
+        if plan2.arena_bytes < plan.arena_bytes:
+            ops, lowered, plan = ops2, low2, plan2
+    header = _header(graph, prefix, c_in, c_out, plan.arena_bytes)
+    source = _source(graph, prefix, plan, ops, lowered, c_in, c_out)
+    if kernels == "cmsis-nn":
+        source = source.replace(
+            f'#include "{prefix}_kernels.h"\n',
+            f'#include "{prefix}_kernels.h"\n#include "arm_nnfunctions.h" /* CMSIS-NN */\n',
+        )
+    files = {f"{prefix}.h": header, f"{prefix}.c": source, **kernel_sources(prefix)}
     return GeneratedCode(
         prefix=prefix,
         files=files,
         plan=plan,
         ops=[op.opcode for op in ops],
+        nodes=[op.index for op in ops],
         fused_ops=[op.options["fused_pad_node"] for op in ops if "fused_pad_node" in op.options],
-        kernels=sorted({low.kernel for _, low in lowered if low.kernel.startswith("tl_")}),
-        input_index=c_in,
-        output_index=c_out,
-        input_size=in_size,
-        output_size=out_size,
+        streamed_ops=streamed,
+        cmsis_nn=_cmsis_tree(kernels, cmsis_nn),
+        kernels=sorted(
+            {k for low in lowered for k in low.kernel.split("+") if k[:3] in ("tl_", "arm")}
+        ),
+        input=c_in,
+        output=c_out,
         skipped_ops=[op.index for op in graph.ops if op.index not in {o.index for o in ops}],
     )
 
@@ -169,53 +283,142 @@ def _banner(graph: Graph, what: str) -> str:
     )
 
 
-def _header(graph: Graph, prefix: str, in_size: int, out_size: int, arena_bytes: int) -> str:
+def _edge_defines(up: str, side: str, e: Edge) -> str:
+    shape = ", ".join(str(d) for d in e.shape)
+    return (
+        f"#define {up}_{side}_SIZE {int(np.prod(e.shape, dtype=np.int64))}\n"
+        f"#define {up}_{side}_DIMS {len(e.shape)}\n"
+        f"#define {up}_{side}_SHAPE {{{shape}}}\n"
+        f"#define {up}_{side}_SCALE {luts.float_repr(e.scale)}\n"
+        f"#define {up}_{side}_ZERO_POINT {e.zero_point}\n"
+    )
+
+
+def _header(graph: Graph, prefix: str, c_in: Edge, c_out: Edge, arena_bytes: int) -> str:
     up = prefix.upper()
+    float_api = ""
+    if c_in.float_index is not None:
+        float_api += (
+            f"/* The model takes float input: quantize {up}_INPUT_SIZE floats into "
+            f"{prefix}_input(). */\n"
+            f"void {prefix}_quantize_input(const float *input);\n"
+        )
+    if c_out.float_index is not None:
+        float_api += (
+            f"/* The model returns float output: dequantize {prefix}_output() into "
+            f"{up}_OUTPUT_SIZE floats. */\n"
+            f"void {prefix}_dequantize_output(float *output);\n"
+        )
+    if c_in.float_index is not None and c_out.float_index is not None:
+        float_api += f"int {prefix}_invoke_f32(const float *input, float *output);\n"
     return (
         _banner(graph, f"{prefix}.h - int8 model API")
         + f"#ifndef {up}_H_\n#define {up}_H_\n\n#include <stdint.h>\n\n"
         + '#ifdef __cplusplus\nextern "C" {\n#endif\n\n'
-        + f"#define {up}_INPUT_SIZE {in_size}\n"
-        + f"#define {up}_OUTPUT_SIZE {out_size}\n"
+        + "/* int8 tensors, NHWC; real value = SCALE * (q - ZERO_POINT) */\n"
+        + _edge_defines(up, "INPUT", c_in)
+        + _edge_defines(up, "OUTPUT", c_out)
+        + "/* one static arena holds the input, the output and every intermediate tensor */\n"
         + f"#define {up}_ARENA_BYTES {arena_bytes}\n\n"
-        + f"/* Runs the model on {up}_INPUT_SIZE int8 values (NHWC, quantized with the input\n"
-        + f" * tensor's scale/zero point) and writes {up}_OUTPUT_SIZE int8 values. Returns 0. */\n"
-        + f"int {prefix}_invoke(const int8_t *input, int8_t *output);\n\n"
-        + "#ifdef __cplusplus\n}\n#endif\n\n"
+        + f"/* Runs the model. `input` ({up}_INPUT_SIZE values) is copied into the arena unless\n"
+        + f" * it is {prefix}_input() (or NULL: already there); the result is copied to `output`\n"
+        + f" * ({up}_OUTPUT_SIZE values) unless it is {prefix}_output() or NULL. The arena input\n"
+        + " * is overwritten by the run. Returns 0. */\n"
+        + f"int {prefix}_invoke(const int8_t *input, int8_t *output);\n"
+        + "/* Zero-copy I/O: the input and output tensors inside the arena. */\n"
+        + f"int8_t *{prefix}_input(void);\n"
+        + f"int8_t *{prefix}_output(void);\n"
+        + float_api
+        + "\n#ifdef __cplusplus\n}\n#endif\n\n"
         + f"#endif /* {up}_H_ */\n"
     )
 
 
-def _source(graph: Graph, prefix: str, plan: MemoryPlan, lowered: list[tuple[Op, Lowered]]) -> str:
+def _fill(text: str, plan: MemoryPlan, position: int) -> str:
+    text = _PLACEHOLDER.sub(lambda m: f"(arena + {plan.location[int(m.group(1))]})", text)
+    text = text.replace(SCRATCH, f"(void *)(arena + {plan.scratch.get(position, 0)})")
+    return text.replace(REVERSE, "1" if plan.reverse.get(position) else "0")
+
+
+def _source(
+    graph: Graph,
+    prefix: str,
+    plan: MemoryPlan,
+    ops: list[Op],
+    lowered: list[Lowered],
+    c_in: Edge,
+    c_out: Edge,
+) -> str:
     up = prefix.upper()
+    words = (plan.arena_bytes + 3) // 4 or 1
+    in_off, out_off = plan.location[c_in.index], plan.location[c_out.index]
     parts = [
         _banner(graph, f"{prefix}.c - weights, folded quantization parameters and invoke()"),
-        f'#include "{prefix}.h"\n\n#include <stddef.h>\n\n#include "tl_kernels.h"\n',
-        "/* One static arena holds every intermediate tensor; offsets were planned ahead of time\n"
-        f" * (order '{plan.order}'). Weights below are const and stay in flash. */\n"
-        f"static int8_t {prefix}_arena[{up}_ARENA_BYTES > 0 ? {up}_ARENA_BYTES : 1];\n",
+        f'#include "{prefix}.h"\n\n#include <stddef.h>\n#include <string.h>\n\n'
+        f'#include "{prefix}_kernels.h"\n',
+        f"/* Hook after each op (node index), e.g. for per-op instruction counts. */\n"
+        f"#ifndef {up}_OP_DONE\n#define {up}_OP_DONE(node) ((void)0)\n#endif\n",
+        "/* One static arena (32-bit words: 4-byte aligned) holds every tensor, the model's\n"
+        f" * input and output included, at offsets planned ahead of time (order '{plan.order}';\n"
+        f" * {plan.n_overlapping} outputs overlap their input). Const data stays in flash. */\n"
+        f"static uint32_t {prefix}_arena_words[{words}];\n",
     ]
-    for _, low in lowered:
+    for i, low in enumerate(lowered):
         if low.decls:
-            parts.append("\n".join(low.decls) + "\n")
+            parts.append(rename(_fill("\n".join(low.decls), plan, i), prefix) + "\n")
     body = []
-    for op, low in lowered:
-        if not low.call.startswith("/*"):
+    for i, (op, low) in enumerate(zip(ops, lowered, strict=True)):
+        call = rename(_fill(low.call, plan, i), prefix)
+        if not low.view:
             body.append(f"    /* node {op.index}: {op.opcode} */")
-        body.append(f"    {low.call}")
-    text = "\n".join(body)
-    unused = "".join(
-        f"    (void){name};\n"
-        for name in ("input", "output")
-        if not re.search(rf"\b{name}\b", text)
+        body.append(f"    {call}")
+        body.append(f"    {up}_OP_DONE({op.index});")
+    parts.append(
+        f"int8_t *{prefix}_input(void) {{ return (int8_t *){prefix}_arena_words + {in_off}; }}\n\n"
+        f"int8_t *{prefix}_output(void) {{ return (int8_t *){prefix}_arena_words + {out_off}; }}\n"
     )
     parts.append(
         f"int {prefix}_invoke(const int8_t *input, int8_t *output) {{\n"
-        + unused
-        + text
-        + "\n    return 0;\n}\n"
+        f"    int8_t *const arena = (int8_t *){prefix}_arena_words;\n"
+        f"    if (input != NULL && input != arena + {in_off}) {{\n"
+        f"        memmove(arena + {in_off}, input, {up}_INPUT_SIZE);\n    }}\n"
+        + "\n".join(body)
+        + f"\n    if (output != NULL && output != arena + {out_off}) {{\n"
+        f"        memmove(output, arena + {out_off}, {up}_OUTPUT_SIZE);\n    }}\n"
+        "    return 0;\n}\n"
     )
+    parts += _float_api(prefix, c_in, c_out, in_off, out_off)
     return "\n".join(parts)
+
+
+def _float_api(prefix: str, c_in: Edge, c_out: Edge, in_off: int, out_off: int) -> list[str]:
+    up, arena = prefix.upper(), f"(int8_t *){prefix}_arena_words"
+    parts = []
+    if c_in.float_index is not None:
+        parts.append(
+            f"/* QUANTIZE at the model input (TFLM quantize.h) */\n"
+            f"void {prefix}_quantize_input(const float *input) {{\n"
+            f"    {prefix}_quantize_f32(input, {arena} + {in_off}, {up}_INPUT_SIZE, "
+            f"{luts.float_repr(c_in.scale)}, {c_in.zero_point});\n}}\n"
+        )
+    if c_out.float_index is not None:
+        parts.append(
+            "/* DEQUANTIZE at the model output (TFLM dequantize.h), one float per int8 value */\n"
+            + c_float_array(
+                f"{prefix}_dequantize_lut", luts.dequantize_lut(c_out.scale, c_out.zero_point)
+            )
+            + f"\nvoid {prefix}_dequantize_output(float *output) {{\n"
+            f"    {prefix}_dequantize_f32({prefix}_dequantize_lut, {arena} + {out_off}, output, "
+            f"{up}_OUTPUT_SIZE);\n}}\n"
+        )
+    if c_in.float_index is not None and c_out.float_index is not None:
+        parts.append(
+            f"int {prefix}_invoke_f32(const float *input, float *output) {{\n"
+            f"    int status;\n    {prefix}_quantize_input(input);\n"
+            f"    status = {prefix}_invoke(NULL, NULL);\n"
+            f"    {prefix}_dequantize_output(output);\n    return status;\n}}\n"
+        )
+    return parts
 
 
 def write_atomically(files: dict[str, str], out_dir: str | Path) -> list[Path]:

@@ -1,22 +1,28 @@
-"""Static memory planner: every activation tensor gets an offset in one arena, chosen ahead of time.
+"""Static memory planner: every tensor, the model's input and output included, and every kernel
+scratch buffer gets an offset in one arena, chosen ahead of time.
 
 Algorithm (a heuristic, like TFLM's GreedyMemoryPlanner, which it extends):
 
-1. Lifetimes. A tensor lives from the op that produces it to the last op that reads it.
-2. Aliasing. Tensors that may share bytes are merged into one buffer whose lifetime is the union:
-   the output of a view op (RESHAPE, SQUEEZE, EXPAND_DIMS) always, and the output of an
-   elementwise op (ADD, MUL, LOGISTIC, SOFTMAX, requantize) with an input of the same size that
-   dies at that op (the kernels read element ``i`` before writing element ``i``).
-3. Placement. Buffers are placed one at a time at the lowest offset that does not overlap any
-   already-placed buffer alive at the same time (first fit into gaps). Several orders are tried --
-   size descending (TFLM's order), lifetime start, lifetime length, size x length, plus 32
-   seeded random orders -- and the smallest peak wins.
+1. Aliasing. The output of a view op (RESHAPE, SQUEEZE, EXPAND_DIMS) is its input's bytes:
+   the two tensors become one buffer whose lifetime is the union.
+2. Lifetimes. A buffer lives from the op that produces it to the last op that reads it; the
+   model input from op 0, the model output to the end; a scratch buffer during its op only.
+3. Overlap rules. Two buffers alive at the same op normally may not share bytes. The exception is
+   an op's output and an input that dies at that op: the kernel's rule (``lower_common.Overlap``)
+   says which relative offsets are safe because every input byte is read before the output bytes
+   written over it -- first to last (``rel <= fwd``) or, with the kernel run backwards, last to
+   first (``rel >= bwd``). Elementwise ops may run fully in place; a convolution's output may
+   start a few rows before its input (vMCU-style segment overlap; TinyEngine's in-place
+   depthwise is a special case).
+4. Placement. Buffers are placed one at a time at the lowest offset outside every interval their
+   placed neighbours forbid (first fit). Several orders are tried -- size descending (TFLM's
+   order), lifetime start, lifetime length, size x length, plus seeded random orders -- and the
+   smallest peak wins. The direction of each overlapping op follows from the offsets.
 
-The model input and output are not in the arena: the generated code reads the caller's input
-buffer and writes the caller's output buffer directly (``io_bytes`` reports them separately).
-
-Reference: TFLM ``tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc``; Pisarchyk &
-Lee, "Efficient Memory Management for Deep Neural Net Inference" (2020), greedy-by-size.
+References: TFLM ``tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc``; Pisarchyk &
+Lee, "Efficient Memory Management for Deep Neural Net Inference" (2020); Lin et al., "MCUNet" /
+TinyEngine in-place depthwise (NeurIPS 2020); Zheng et al., "vMCU: Coordinated Memory Management
+and Kernel Optimization for DNN Inference on MCUs" (MLSys 2024).
 """
 
 from __future__ import annotations
@@ -25,51 +31,55 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-VIEW_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
-ELEMENTWISE_OPS = frozenset({"ADD", "MUL", "LOGISTIC", "SOFTMAX", "QUANTIZE", "RELU", "RELU6"})
-
-INPUT = "input"
-OUTPUT = "output"
-ARENA = "arena"
+from tinylarge.tiny.codegen.lower_common import Overlap
 
 
 @dataclass
 class Buffer:
-    """One region of memory shared by one or more tensors (aliases)."""
+    """One region of the arena: a group of aliased tensors, or an op's scratch."""
 
+    key: str
     tensors: list[int]
     size_bytes: int
     first_op: int
     last_op: int
-    place: str = ARENA  # "arena", "input" (caller's input) or "output" (caller's output)
     offset: int = -1
 
     def overlaps_in_time(self, other: Buffer) -> bool:
         return self.first_op <= other.last_op and other.first_op <= self.last_op
 
 
+@dataclass(frozen=True)
+class OpMemory:
+    """What the planner needs about one op (activation tensors only, constants removed)."""
+
+    inputs: Sequence[int]
+    outputs: Sequence[int]
+    view: bool = False
+    scratch_bytes: int = 0
+    overlaps: Sequence[Overlap] = ()
+
+
 @dataclass
 class MemoryPlan:
-    """Where each tensor lives: ``location[t] = (place, offset)``."""
+    """Offsets of tensors and scratch buffers, and the direction each op runs in."""
 
     buffers: list[Buffer]
     arena_bytes: int
-    io_bytes: int
     order: str
-    location: dict[int, tuple[str, int]] = field(default_factory=dict)
+    location: dict[int, int] = field(default_factory=dict)
+    scratch: dict[int, int] = field(default_factory=dict)  # op position -> offset
+    reverse: dict[int, bool] = field(default_factory=dict)  # op position -> run backwards
+    n_overlapping: int = 0
 
     def report_rows(self) -> list[list[object]]:
+        """(tensors, kind, offset, bytes, ops) per buffer, by offset: kind is "tensor" or
+        "scratch" (an op's kernel buffer)."""
         rows = []
-        for b in sorted(self.buffers, key=lambda b: (b.place, b.offset, b.first_op)):
-            rows.append(
-                [
-                    ",".join(str(t) for t in b.tensors),
-                    b.place,
-                    b.offset,
-                    b.size_bytes,
-                    f"{b.first_op}..{b.last_op}",
-                ]
-            )
+        for b in sorted(self.buffers, key=lambda b: (b.offset, b.first_op)):
+            tensors = ",".join(map(str, b.tensors)) or "-"
+            kind = "scratch" if b.key.startswith("s") else "tensor"
+            rows.append([tensors, kind, b.offset, b.size_bytes, f"{b.first_op}..{b.last_op}"])
         return rows
 
 
@@ -77,19 +87,55 @@ def _align(x: int, alignment: int) -> int:
     return (x + alignment - 1) // alignment * alignment
 
 
+# (fwd, bwd, exact) allowed offset relations between an output buffer and an input buffer
+Rule = tuple[int | None, int | None, bool]
+
+
+def _forbidden(out: Buffer, inp: Buffer, rule: Rule | None) -> list[tuple[int, int]]:
+    """Open intervals of ``rel = off(out) - off(inp)`` that are not allowed."""
+    lo, hi = -out.size_bytes, inp.size_bytes  # the bytes overlap iff lo < rel < hi
+    if rule is None:
+        return [(lo, hi)]
+    fwd, bwd, exact = rule
+    if exact:  # only exactly in place
+        return [iv for iv in ((lo, 0), (0, hi)) if iv[0] < iv[1]]
+    if fwd is not None:
+        lo = max(lo, fwd)
+    if bwd is not None:
+        hi = min(hi, bwd)
+    return [(lo, hi)] if lo < hi else []
+
+
 def place_buffers(
-    buffers: Sequence[Buffer], key: Callable[[Buffer], object], alignment: int = 4
+    buffers: Sequence[Buffer],
+    key: Callable[[Buffer], object],
+    rules: dict[tuple[str, str], Rule],
+    alignment: int = 4,
 ) -> int:
-    """Assign ``offset`` to each arena buffer in ``key`` order (first fit); return the peak."""
+    """Assign ``offset`` to each buffer in ``key`` order (first fit); return the peak."""
     placed: list[Buffer] = []
     peak = 0
     for buf in sorted(buffers, key=key):
-        live = sorted((p for p in placed if p.overlaps_in_time(buf)), key=lambda p: p.offset)
+        intervals: list[tuple[int, int]] = []
+        for p in placed:
+            if not p.overlaps_in_time(buf):
+                continue
+            if (buf.key, p.key) in rules:  # buf is the output, p the input
+                for lo, hi in _forbidden(buf, p, rules[(buf.key, p.key)]):
+                    intervals.append((p.offset + lo, p.offset + hi))
+            elif (p.key, buf.key) in rules:  # p is the output, buf the input
+                for lo, hi in _forbidden(p, buf, rules[(p.key, buf.key)]):
+                    intervals.append((p.offset - hi, p.offset - lo))
+            else:
+                intervals.append((p.offset - buf.size_bytes, p.offset + p.size_bytes))
         offset = 0
-        for p in live:
-            if offset + buf.size_bytes <= p.offset:
-                break  # fits in the gap before p
-            offset = max(offset, _align(p.offset + p.size_bytes, alignment))
+        moved = True
+        while moved:
+            moved = False
+            for lo, hi in intervals:
+                if lo < offset < hi:
+                    offset = _align(hi, alignment)
+                    moved = True
         buf.offset = offset
         placed.append(buf)
         peak = max(peak, offset + buf.size_bytes)
@@ -105,20 +151,18 @@ ORDERS: dict[str, Callable[[Buffer], object]] = {
 
 
 def plan_memory(
-    n_ops: int,
-    op_inputs: Sequence[Sequence[int]],
-    op_outputs: Sequence[Sequence[int]],
-    opcodes: Sequence[str],
+    ops: Sequence[OpMemory],
     sizes: dict[int, int],
     graph_inputs: Sequence[int],
     graph_outputs: Sequence[int],
     alignment: int = 4,
-    in_place: bool = True,
+    overlap: bool = True,
     n_random_orders: int = 32,
 ) -> MemoryPlan:
-    """Plan the activation tensors in ``sizes`` (tensor index -> bytes) for ops in order.
+    """Plan the tensors in ``sizes`` (tensor index -> bytes) for ``ops`` in execution order.
 
-    ``op_inputs``/``op_outputs`` hold only activation tensors (constants removed).
+    ``overlap=False`` ignores the kernels' overlap rules (every live buffer gets its own bytes;
+    views still alias): the plain greedy planner, for comparison.
     """
     parent = {t: t for t in sizes}
 
@@ -128,91 +172,71 @@ def plan_memory(
             t = parent[t]
         return t
 
-    first = {t: (-1 if t in graph_inputs else n_ops) for t in sizes}
+    for op in ops:
+        if op.view and op.inputs and op.outputs:
+            parent[find(op.outputs[0])] = find(op.inputs[0])
+    n_ops = len(ops)
+    first = {t: (0 if t in graph_inputs else n_ops) for t in sizes}
     last = {t: (n_ops if t in graph_outputs else -1) for t in sizes}
-    for i in range(n_ops):
-        for t in op_outputs[i]:
+    for i, op in enumerate(ops):
+        for t in [*op.inputs, *op.outputs]:
             first[t] = min(first[t], i)
             last[t] = max(last[t], i)
-        for t in op_inputs[i]:
-            last[t] = max(last[t], i)
-            first[t] = min(first[t], i)
-
-    def place_of(root: int) -> set[str]:
-        members = [t for t in sizes if find(t) == root]
-        kinds = set()
-        if any(t in graph_inputs for t in members):
-            kinds.add(INPUT)
-        if any(t in graph_outputs for t in members):
-            kinds.add(OUTPUT)
-        return kinds
-
-    if in_place:
-        for i in range(n_ops):
-            if not op_outputs[i] or not op_inputs[i]:
-                continue
-            out = op_outputs[i][0]
-            if opcodes[i] in VIEW_OPS:
-                candidates = [op_inputs[i][0]]
-            elif opcodes[i] in ELEMENTWISE_OPS:
-                candidates = [t for t in op_inputs[i] if sizes[t] == sizes[out] and last[t] == i]
-            else:
-                continue
-            for src in candidates:
-                a, b = find(src), find(out)
-                if a == b:
-                    break
-                kinds = place_of(a) | place_of(b)
-                # The caller's input is read-only: only views may alias it. Input and output
-                # buffers are distinct memory, so one group cannot hold both.
-                if kinds == {INPUT, OUTPUT}:
-                    continue
-                if INPUT in kinds and opcodes[i] not in VIEW_OPS:
-                    continue
-                parent[b] = a
-                break
-
     groups: dict[int, list[int]] = {}
     for t in sizes:
         groups.setdefault(find(t), []).append(t)
-    buffers = []
-    for members in groups.values():
-        kinds = set()
-        if any(t in graph_inputs for t in members):
-            kinds.add(INPUT)
-        if any(t in graph_outputs for t in members):
-            kinds.add(OUTPUT)
-        place = OUTPUT if OUTPUT in kinds else INPUT if INPUT in kinds else ARENA
-        buffers.append(
-            Buffer(
-                tensors=sorted(members),
-                size_bytes=max(sizes[t] for t in members),
-                first_op=min(first[t] for t in members),
-                last_op=max(last[t] for t in members),
-                place=place,
-                offset=0 if place != ARENA else -1,
-            )
+    buffers: dict[int, Buffer] = {}
+    for root, members in groups.items():
+        buffers[root] = Buffer(
+            key=f"t{root}",
+            tensors=sorted(members),
+            size_bytes=max(sizes[t] for t in members),
+            first_op=min(first[t] for t in members),
+            last_op=max(last[t] for t in members),
         )
-    arena = [b for b in buffers if b.place == ARENA]
-    best_name, best_peak, best_offsets = "", None, None
+    scratch = [
+        Buffer(key=f"s{i}", tensors=[], size_bytes=op.scratch_bytes, first_op=i, last_op=i)
+        for i, op in enumerate(ops)
+        if op.scratch_bytes > 0
+    ]
+    rules: dict[tuple[str, str], Rule] = {}
+    op_pairs: dict[int, list[tuple[Buffer, Buffer, Rule]]] = {}
+    for i, op in enumerate(ops):
+        for ov in op.overlaps if overlap else ():
+            out_b, in_b = buffers[find(ov.output)], buffers[find(ov.input)]
+            if out_b is in_b or in_b.last_op != i or out_b.first_op != i:
+                continue  # the input lives on (or is a view of the output): no sharing
+            rule: Rule = (ov.fwd, ov.bwd, ov.exact)
+            pair = (out_b.key, in_b.key)
+            if pair in rules and rules[pair] != rule:
+                rule = (0, 0, True)
+            rules[pair] = rule
+            op_pairs.setdefault(i, []).append((out_b, in_b, rule))
+    arena = [*buffers.values(), *scratch]
     orders = dict(ORDERS)
-    # A few seeded random orders on top of the classic ones: cheap, and they sometimes find
-    # a tighter packing the sorted orders miss. Deterministic for a given graph.
-    rng = random.Random(0)
+    rng = random.Random(0)  # a few seeded random orders: deterministic for a given graph
     for k in range(n_random_orders if len(arena) > 2 else 0):
-        ranks = {id(b): rng.random() for b in arena}
-        orders[f"random{k}"] = lambda b, ranks=ranks: ranks[id(b)]
+        ranks = {b.key: rng.random() for b in arena}
+        orders[f"random{k}"] = lambda b, ranks=ranks: ranks[b.key]
+    best_name, best_peak, best_offsets = "", None, None
     for name, key in orders.items():
-        peak = place_buffers(arena, key, alignment)
+        peak = place_buffers(arena, key, rules, alignment)
         if best_peak is None or peak < best_peak:
             best_name, best_peak, best_offsets = name, peak, [b.offset for b in arena]
     for b, off in zip(arena, best_offsets or [], strict=True):
         b.offset = off
-    io_bytes = sum(b.size_bytes for b in buffers if b.place != ARENA)
-    plan = MemoryPlan(
-        buffers=buffers, arena_bytes=best_peak or 0, io_bytes=io_bytes, order=best_name
-    )
-    for b in buffers:
+    plan = MemoryPlan(buffers=arena, arena_bytes=best_peak or 0, order=best_name)
+    for b in buffers.values():
         for t in b.tensors:
-            plan.location[t] = (b.place, b.offset)
+            plan.location[t] = b.offset
+    for b in scratch:
+        plan.scratch[b.first_op] = b.offset
+    for i in range(n_ops):
+        plan.reverse[i] = False
+        for out_b, in_b, (fwd, _bwd, _exact) in op_pairs.get(i, []):
+            rel = out_b.offset - in_b.offset
+            if -out_b.size_bytes < rel < in_b.size_bytes:
+                plan.n_overlapping += 1
+                if fwd is None or rel > fwd:
+                    plan.reverse[i] = True
     return plan

@@ -214,3 +214,54 @@ def mean_params(input_scale: float, output_scale: float, n_reduced: int) -> tupl
     )
     extra = min(n_reduced.bit_length() - 1, 32, 31 + shift)
     return (multiplier << extra) // n_reduced, shift - extra
+
+
+# Largest |accumulator| for which the one-multiply requantization (tl_rq in tl_arith.h) is exact:
+# it doubles the accumulator, and bounds the rounding shift so the zero point fits in 32 bits.
+FAST_ACC_LIMIT = 2**30
+FAST_MAX_RIGHT_SHIFT = 22
+
+
+def fast_requant_table(
+    multipliers: list[int], shifts: list[int], zero_point: int, acc_bound: int
+) -> np.ndarray | None:
+    """Rows ``(m, add, r, neg)`` for ``tl_rq``: ``(SMMLAR(2 acc, m, add) + (neg & sign(acc))) >> r``
+    equals ``multiply_by_quantized_multiplier(acc, m, -r) + zero_point`` for every
+    ``|acc| <= acc_bound`` (proof in tl_arith.h). ``None`` when a channel needs the general form
+    (a left shift, a right shift above 22, or accumulators that may reach 2**30)."""
+    if acc_bound >= FAST_ACC_LIMIT:
+        return None
+    rows = []
+    for m, s in zip(multipliers, shifts, strict=True):
+        r = -s
+        if r < 0 or r > FAST_MAX_RIGHT_SHIFT:
+            return None
+        add = ((1 << (r - 1)) if r >= 1 else 0) + zero_point * (1 << r)
+        rows.append((m, add, r, -1 if r >= 1 else 0))
+    return np.array(rows, dtype=np.int64).astype(np.int32)
+
+
+def fast_requant(acc: int, row: tuple[int, int, int, int]) -> int:
+    """Python model of ``tl_rq`` (for tests): the SMMLAR form of the requantization."""
+    m, add, r, neg = row
+    g = (2 * acc * m + add * 2**32 + 2**31) >> 32
+    return (g + ((-1 if acc < 0 else 0) & neg)) >> r
+
+
+def sub_params(
+    scale1: float, scale2: float, scale_out: float, left_shift: int = 20
+) -> tuple[list[int], list[int]]:
+    """int8 SUB multipliers (TFLM sub_common.cc): like ADD, but the ratios are float32."""
+    s1, s2, so = (np.float32(s) for s in (scale1, scale2, scale_out))
+    twice_max = np.float32(2) * max(s1, s2)
+    reals = [s1 / twice_max, s2 / twice_max, twice_max / (np.float32(1 << left_shift) * so)]
+    pairs = [quantize_multiplier(float(np.float32(r))) for r in reals]
+    return [m for m, _ in pairs], [s for _, s in pairs]
+
+
+def prelu_params(
+    input_scale: float, alpha_scale: float, output_scale: float
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """int8 PRELU (prelu_common.cc): (multiplier, shift) for x >= 0 and for x * alpha."""
+    si, sa, so = (float(np.float32(s)) for s in (input_scale, alpha_scale, output_scale))
+    return quantize_multiplier(si / so), quantize_multiplier(si * sa / so)

@@ -1,9 +1,11 @@
-"""Prove generated C bit-exact with the TFLM interpreter: same int8 inputs, every output byte equal.
+"""Prove generated C bit-exact with the TFLM interpreter: same inputs, every output byte equal.
 
-``host``: the C is compiled with ``gcc`` and fed inputs on stdin. ``qemu``: it is cross-compiled for
-a Cortex-M target with the inputs baked into the firmware as const arrays, run under
-``qemu-system-arm`` with semihosting, and prints its outputs as hex. In both cases the oracle is
-:class:`tinylarge.tiny.runtime.TflmRuntime` on the same inputs.
+``host``: the C is compiled with ``gcc`` (the portable kernels) and fed inputs on stdin. ``qemu``:
+it is cross-compiled for a Cortex-M target (the DSP kernels on M4/M7/M33) with the inputs baked
+into the firmware, run under ``qemu-system-arm`` with semihosting, and prints its outputs as hex.
+The oracle is the ``tflite-micro`` interpreter on the same inputs. Models with float I/O (QUANTIZE
+in, DEQUANTIZE out at the edges) are fed floats through ``<prefix>_quantize_input`` and compared
+float bit for float bit through ``<prefix>_dequantize_output``.
 """
 
 from __future__ import annotations
@@ -28,45 +30,36 @@ class VerifyMode(StrEnum):
     QEMU = "qemu"
 
 
-HOST_MAIN = r"""
+HARNESS = r"""
 #include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include "{prefix}.h"
-static int8_t in_buf[{P}_INPUT_SIZE];
-static int8_t out_buf[{P}_OUTPUT_SIZE];
-int main(int argc, char **argv) {{
-  long reps = argc > 1 ? atol(argv[1]) : 0;
-  if (reps > 0) {{
-    long r;
-    clock_t t0;
-    double seconds;
-    if (fread(in_buf, 1, {P}_INPUT_SIZE, stdin) != {P}_INPUT_SIZE) return 2;
-    t0 = clock();
-    for (r = 0; r < reps; ++r) {prefix}_invoke(in_buf, out_buf);
-    seconds = (double)(clock() - t0) / CLOCKS_PER_SEC;
-    printf("%.9f %d\n", seconds, (int)out_buf[0]);
-    return 0;
-  }}
-  while (fread(in_buf, 1, {P}_INPUT_SIZE, stdin) == {P}_INPUT_SIZE) {{
-    if ({prefix}_invoke(in_buf, out_buf) != 0) return 3;
-    fwrite(out_buf, 1, {P}_OUTPUT_SIZE, stdout);
-  }}
-  return 0;
-}}
-"""
-
-QEMU_MAIN = r"""
-#include <stdio.h>
+#include <string.h>
 #include "{prefix}.h"
 {inputs}
-static int8_t out_buf[{P}_OUTPUT_SIZE];
+static {in_t} in_buf[{P}_INPUT_SIZE];
+static {out_t} out_buf[{P}_OUTPUT_SIZE];
+static int next_input(int n) {{
+#ifdef TL_BAKED
+  if (n >= TL_N) return 0;
+  memcpy(in_buf, tl_inputs[n], sizeof in_buf);
+  return 1;
+#else
+  (void)n;
+  return fread(in_buf, sizeof in_buf[0], {P}_INPUT_SIZE, stdin) == {P}_INPUT_SIZE;
+#endif
+}}
 int main(void) {{
   int n, i;
-  for (n = 0; n < {n}; ++n) {{
-    if ({prefix}_invoke(tl_inputs[n], out_buf) != 0) return 3;
-    for (i = 0; i < {P}_OUTPUT_SIZE; ++i) printf("%02x", (unsigned)(uint8_t)out_buf[i]);
+  for (n = 0; next_input(n); ++n) {{
+    {load_input}
+    if ({prefix}_invoke(NULL, NULL) != 0) return 3;
+    {store_output}
+#ifdef TL_BAKED
+    for (i = 0; i < (int)sizeof out_buf; ++i) printf("%02x", ((const unsigned char *)out_buf)[i]);
     printf("\n");
+#else
+    (void)i;
+    fwrite(out_buf, sizeof out_buf[0], {P}_OUTPUT_SIZE, stdout);
+#endif
   }}
   return 0;
 }}
@@ -81,7 +74,7 @@ class VerifyResult:
     target: str
     n_samples: int
     n_mismatched_bytes: int
-    max_abs_diff: int
+    max_abs_diff: float
     bit_exact: bool
     elapsed_s: float
     sizes: dict[str, int] = field(default_factory=dict)  # text/data/bss of the firmware (qemu)
@@ -95,6 +88,15 @@ def random_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
     """``n`` seeded uniform int8 inputs of the model's input shape (batch dim replaced by n)."""
     rng = np.random.default_rng(seed)
     return rng.integers(-128, 128, size=(n, *shape[1:]), dtype=np.int16).astype(np.int8)
+
+
+def random_float_inputs(code: GeneratedCode, n: int, seed: int) -> np.ndarray:
+    """Seeded floats spanning a little more than the input's int8 range (clamping included)."""
+    e = code.input
+    lo, hi = (-128 - e.zero_point) * e.scale, (127 - e.zero_point) * e.scale
+    pad = 0.1 * (hi - lo)
+    rng = np.random.default_rng(seed)
+    return rng.uniform(lo - pad, hi + pad, size=(n, *e.shape[1:])).astype(np.float32)
 
 
 def dataset_inputs(name: str, runtime, n: int) -> np.ndarray:
@@ -116,9 +118,31 @@ def dataset_inputs(name: str, runtime, n: int) -> np.ndarray:
     return quantize(x, runtime.input_scale, runtime.input_zero_point)
 
 
-def _compare(expected: np.ndarray, got: np.ndarray) -> tuple[int, int]:
-    diff = np.abs(expected.astype(np.int16) - got.astype(np.int16))
-    return int(np.count_nonzero(diff)), int(diff.max(initial=0))
+def _harness(code: GeneratedCode, baked: np.ndarray | None = None) -> str:
+    p, up = code.prefix, code.prefix.upper()
+    f_in, f_out = code.input.float_index is not None, code.output.float_index is not None
+    inputs = ""
+    if baked is not None:
+        flat = np.ascontiguousarray(baked).reshape(len(baked), -1)
+        fmt = (lambda v: f"{float(v)!r}f") if f_in else (lambda v: str(int(v)))
+        rows = ",\n".join("  {" + ", ".join(fmt(v) for v in row) + "}" for row in flat)
+        ctype = "float" if f_in else "int8_t"
+        inputs = (
+            f"#define TL_BAKED 1\n#define TL_N {len(flat)}\n"
+            f"static const {ctype} tl_inputs[TL_N][{up}_INPUT_SIZE] = {{\n{rows}\n}};"
+        )
+    return HARNESS.format(
+        prefix=p, P=up, inputs=inputs,
+        in_t="float" if f_in else "int8_t", out_t="float" if f_out else "int8_t",
+        load_input=(
+            f"{p}_quantize_input(in_buf);" if f_in
+            else f"memcpy({p}_input(), in_buf, sizeof in_buf);"
+        ),
+        store_output=(
+            f"{p}_dequantize_output(out_buf);" if f_out
+            else f"memcpy(out_buf, {p}_output(), sizeof out_buf);"
+        ),
+    )  # fmt: skip
 
 
 def _write_sources(code: GeneratedCode, work: Path) -> list[Path]:
@@ -130,58 +154,87 @@ def _write_sources(code: GeneratedCode, work: Path) -> list[Path]:
     return paths
 
 
+def _out_dtype(code: GeneratedCode) -> np.dtype:
+    return np.dtype(np.float32 if code.output.float_index is not None else np.int8)
+
+
 def run_host_c(code: GeneratedCode, inputs: np.ndarray, opt: str = "-O2") -> np.ndarray:
-    """Compile the generated C on the host and run it on int8 ``inputs`` of shape (n, ...)."""
+    """Compile the generated C on the host and run it on ``inputs`` of shape (n, ...)."""
+    in_dtype = np.float32 if code.input.float_index is not None else np.int8
     with tempfile.TemporaryDirectory(prefix="tl_codegen_") as tmp:
         work = Path(tmp)
         srcs = _write_sources(code, work)
         main = work / "main.c"
-        main.write_text(HOST_MAIN.format(prefix=code.prefix, P=code.prefix.upper()))
+        main.write_text(_harness(code))
         exe = toolchain.compile_host([*srcs, main], work / "model", opt=opt)
-        raw = toolchain.run_host(exe, np.ascontiguousarray(inputs, dtype=np.int8).tobytes())
-    out = np.frombuffer(raw, dtype=np.int8)
-    return out.reshape(len(inputs), -1)
-
-
-def host_throughput(code: GeneratedCode, sample: np.ndarray, reps: int, opt: str = "-O2") -> float:
-    """Inferences per second of the generated C on the host (one core, ``opt``)."""
-    with tempfile.TemporaryDirectory(prefix="tl_codegen_") as tmp:
-        work = Path(tmp)
-        srcs = _write_sources(code, work)
-        main = work / "main.c"
-        main.write_text(HOST_MAIN.format(prefix=code.prefix, P=code.prefix.upper()))
-        exe = toolchain.compile_host([*srcs, main], work / "model", opt=opt)
-        raw = toolchain.run_host(exe, sample.astype(np.int8).tobytes(), [str(reps)])
-    seconds = float(raw.split()[0])
-    return reps / max(seconds, 1e-9)
+        raw = toolchain.run_host(exe, np.ascontiguousarray(inputs, dtype=in_dtype).tobytes())
+    return np.frombuffer(raw, dtype=_out_dtype(code)).reshape(len(inputs), -1)
 
 
 def run_qemu_c(
-    code: GeneratedCode, inputs: np.ndarray, target: str = "cortex-m4", opt: str = "-Os"
+    code: GeneratedCode,
+    inputs: np.ndarray,
+    target: str = "cortex-m4",
+    opt: str = "-Os",
+    extra_sources: tuple[Path, ...] = (),
+    include: tuple[Path, ...] = (),
 ) -> tuple[np.ndarray, toolchain.SectionSizes]:
     """Cross-compile with the inputs baked in, run on QEMU, parse the hex output lines."""
     tgt = toolchain.get_target(target)
-    n = len(inputs)
-    flat = np.ascontiguousarray(inputs, dtype=np.int8).reshape(n, -1)
-    rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in flat)
-    decl = f"static const int8_t tl_inputs[{n}][{code.prefix.upper()}_INPUT_SIZE] = {{\n{rows}\n}};"
     with tempfile.TemporaryDirectory(prefix="tl_codegen_qemu_") as tmp:
         work = Path(tmp)
         srcs = _write_sources(code, work)
         main = work / "main.c"
-        main.write_text(
-            QEMU_MAIN.format(prefix=code.prefix, P=code.prefix.upper(), inputs=decl, n=n)
+        main.write_text(_harness(code, baked=inputs))
+        elf = toolchain.compile_target(
+            tgt, [*srcs, *extra_sources, main], work / "app.elf", opt=opt, include=include
         )
-        elf = toolchain.compile_target(tgt, [*srcs, main], work / "app.elf", opt=opt)
         sizes = toolchain.section_sizes(elf)
         rc, stdout = toolchain.run_qemu(tgt, elf)
     if rc != 0:
         raise TinylargeError(f"firmware on {target} exited with {rc}; output: {stdout[-500:]!r}")
     lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
-    if len(lines) != n:
-        raise TinylargeError(f"expected {n} output lines from QEMU, got {len(lines)}")
-    out = np.array([np.frombuffer(bytes.fromhex(ln), dtype=np.int8) for ln in lines])
+    if len(lines) != len(inputs):
+        raise TinylargeError(f"expected {len(inputs)} output lines from QEMU, got {len(lines)}")
+    out = np.array([np.frombuffer(bytes.fromhex(ln), dtype=_out_dtype(code)) for ln in lines])
     return out, sizes
+
+
+class FloatTflm:
+    """The TFLM interpreter on a model with float I/O (TflmRuntime takes int8 I/O only)."""
+
+    def __init__(self, model_bytes: bytes, arena_bytes: int = 1 << 20) -> None:
+        from tflite_micro.python.tflite_micro import runtime as tflm
+
+        from tinylarge.tiny.runtime import quiet_native_stderr
+
+        with quiet_native_stderr():
+            self._interp = tflm.Interpreter.from_bytes(model_bytes, arena_size=arena_bytes)
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        outs = []
+        for row in x:
+            self._interp.set_input(row[None], 0)
+            self._interp.invoke()
+            outs.append(np.asarray(self._interp.get_output(0)).reshape(-1))
+        return np.stack(outs)
+
+
+def _compare(expected: np.ndarray, got: np.ndarray) -> tuple[int, float]:
+    a = np.ascontiguousarray(expected).view(np.uint8).reshape(len(expected), -1)
+    b = np.ascontiguousarray(got).view(np.uint8).reshape(len(got), -1)
+    diff = np.abs(expected.astype(np.float64) - got.astype(np.float64))
+    return int(np.count_nonzero(a != b)), float(diff.max(initial=0))
+
+
+def expected_outputs(code: GeneratedCode, model_bytes: bytes, inputs: np.ndarray, runtime=None):
+    """TFLM's outputs for ``inputs`` (int8, or float for float-I/O models)."""
+    if code.input.float_index is not None or code.output.float_index is not None:
+        return FloatTflm(model_bytes).invoke(inputs)
+    from tinylarge.tiny.runtime import TflmRuntime
+
+    rt = runtime or TflmRuntime(model_bytes)
+    return rt.invoke_int8(inputs).reshape(len(inputs), -1)
 
 
 def verify(
@@ -194,25 +247,37 @@ def verify(
     dataset: str | None = None,
     n_dataset: int = 20,
     runtime=None,
+    cmsis_nn: str | Path | None = None,
 ) -> VerifyResult:
     """Compare the generated C with TFLM on seeded random inputs (+ dataset samples)."""
-    from tinylarge.tiny.runtime import TflmRuntime
+    from tinylarge.tiny.runtime import TflmRuntime, read_model
 
     if mode not in {m.value for m in VerifyMode}:
         raise TinylargeError(f"unknown verify mode {mode!r}; valid: {', '.join(VerifyMode)}")
-    rt = runtime or TflmRuntime(model)
-    inputs = random_inputs(tuple(rt.input_shape), n_random, seed)
-    if dataset:
-        inputs = np.concatenate([inputs, dataset_inputs(dataset, rt, n_dataset)])
+    model_bytes = read_model(model)
+    float_in = code.input.float_index is not None
+    if float_in:
+        inputs = random_float_inputs(code, n_random, seed)
+    else:
+        inputs = random_inputs(tuple(code.input.shape), n_random, seed)
+        if dataset:
+            rt = runtime or TflmRuntime(model_bytes)
+            inputs = np.concatenate([inputs, dataset_inputs(dataset, rt, n_dataset)])
     t0 = time.perf_counter()
-    expected = rt.invoke_int8(inputs).reshape(len(inputs), -1)
+    expected = expected_outputs(code, model_bytes, inputs, runtime)
     sizes: dict[str, int] = {}
     note = ""
+    cmsis_nn = cmsis_nn if cmsis_nn is not None else code.cmsis_nn
     if mode == "host":
+        if cmsis_nn is not None:
+            raise TinylargeError("the CMSIS-NN backend targets Cortex-M; verify it with qemu")
         got = run_host_c(code, inputs)
         tgt_name = "host"
     else:
-        got, sec = run_qemu_c(code, inputs, target)
+        from tinylarge.tiny.codegen.cmsis import cmsis_build_inputs
+
+        extra, include = cmsis_build_inputs(cmsis_nn, target) if cmsis_nn else ((), ())
+        got, sec = run_qemu_c(code, inputs, target, extra_sources=extra, include=include)
         sizes = {"text": sec.text, "data": sec.data, "bss": sec.bss}
         tgt_name = target
         note = toolchain.get_target(target).note
