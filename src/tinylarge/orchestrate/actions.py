@@ -79,13 +79,14 @@ class CostModel:
         self.cloud_action = cut0_cloud(workload)
         self.edge_overhead_s = scenario.edge.overhead_s
         # service seconds of each cut's tail at the edge and of the whole model in the cloud
-        self.edge_service_s = (
-            scenario.edge.overhead_s + workload.cut_edge_s / scenario.edge.n_units
-        ) * (workload.cut_sent_bytes > 0)
-        # a tail sent to the cloud: the edge's tail time scaled by the cloud/edge speed ratio
-        ratio = float(workload.teacher_cloud_s) / float(workload.teacher_edge_s)
+        sends = workload.cut_sent_bytes > 0
+        # seconds a server spends per request: serving overhead + the tail on its catalog profile
+        self.edge_service_s = sends * (
+            scenario.edge.overhead_s
+            + workload.server_latency_s(scenario.edge.device) / scenario.edge.n_units
+        )
         self.cloud_service_cut_s = scenario.cloud.overhead_s + (
-            ratio * workload.cut_edge_s / scenario.cloud.n_units
+            workload.server_latency_s(scenario.cloud.device) / scenario.cloud.n_units
         )
         self.cloud_service_s = float(self.cloud_service_cut_s[0])
         self.score_table = ScoreTable.of(workload)

@@ -86,6 +86,9 @@ class Network(BaseModel):
 
     model_config = _FROZEN
     band: str = "nr-fr1"
+    slice_fraction: float = Field(
+        1.0, gt=0, le=1, description="share of the band's bandwidth this fleet's slice gets"
+    )
     channel_scenario: str | None = None  # default: the band's
     isd_m: float = Field(200.0, gt=0)
     sites_per_side: int = Field(2, ge=1)
@@ -199,12 +202,25 @@ class FleetScenario(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        from tinylarge.data import list_datasets
+        from tinylarge.data.registry import dataset_names
 
-        names = [d.name for d in list_datasets()]
+        names = dataset_names()
         if name not in names:
             raise UnknownNameError("dataset", name, names)
         return name
+
+    def band(self):
+        """The band as this fleet sees it: its slice of the uplink and downlink bandwidth."""
+        from tinylarge.net import load_band
+
+        band = load_band(self.network.band)
+        f = self.network.slice_fraction
+        return band.model_copy(
+            update={
+                "ul_bandwidth_hz": f * band.ul_bandwidth_hz,
+                "dl_bandwidth_hz": f * band.dl_bandwidth_hz,
+            }
+        )
 
     def with_overrides(self, **changes: Any) -> FleetScenario:
         """A validated copy with top-level or dotted (``devices.n``) fields replaced."""

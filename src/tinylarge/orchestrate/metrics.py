@@ -101,5 +101,5 @@ class PolicyMetrics:
             "offload_fraction_cloud": tot["sent_cloud"] / n,
             "objective": tot["objective"] / n,
             "max_edge_fill": self.max_edge_fill,
-            "edge_utilisation_series": series.tolist(),
+            "edge_load_series": series.tolist(),
         }

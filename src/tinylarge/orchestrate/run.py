@@ -49,7 +49,7 @@ class FleetResult:
         for name in self.metrics:
             s = self.policy_summary(name)
             if not series:
-                s.pop("edge_utilisation_series")
+                s.pop("edge_load_series")
             policies[name] = s
         return {
             "scenario": self.scenario.name,

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinylarge.net import load_band
 from tinylarge.orchestrate import rng
 from tinylarge.orchestrate.actions import CASCADE_CLOUD, CUT0_EDGE, LOCAL, CostModel
 from tinylarge.orchestrate.channel import ChannelModel, draw
@@ -78,7 +77,7 @@ def simulate_shard(
     regions = np.asarray(regions, dtype=np.int64)
     dev = make_devices(scenario, layout, regions, list(workload.devices))
     arr = make_arrivals(scenario, dev)
-    band = load_band(scenario.network.band)
+    band = scenario.band()
     ch = ChannelModel.of(band, scenario.network.channel_scenario, scenario.network.h_ut_m)
     cm = CostModel(scenario, workload, band)
     spr = layout.sites_per_region

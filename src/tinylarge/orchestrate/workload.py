@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-WORKLOAD_FORMAT = 2  # bump when what a workload holds or how it is computed changes
+WORKLOAD_FORMAT = 3  # bump when what a workload holds or how it is computed changes
 
 DEFAULT_DEVICES = (
     "nrf52840",
@@ -65,11 +65,8 @@ class Workload:
     cut_device_energy_j: np.ndarray  # (c, k)
     cut_fits: np.ndarray  # (c, k) bool
     cut_sent_bytes: np.ndarray  # (k,) int8 activation sent up (0: nothing, all on device)
-    cut_edge_s: np.ndarray  # (k,) the tail on the edge server (catalog cost model)
-    teacher_edge_s: np.ndarray  # () the whole teacher on the edge server
-    teacher_cloud_s: np.ndarray  # () the whole teacher on the cloud server
-    edge_server: str
-    cloud_server: str
+    cut_tail_macs: np.ndarray  # (k,) MACs of the float tail a server runs (cut 0: the teacher)
+    cut_tail_layers: np.ndarray  # (k,) blocks + head of that tail
 
     @property
     def n_eval(self) -> int:
@@ -81,6 +78,20 @@ class Workload:
         if name not in self.devices:
             raise UnknownNameError("device (in this workload)", name, self.devices)
         return self.devices.index(name)
+
+    def server_latency_s(self, server: str) -> np.ndarray:
+        """Seconds each cut's tail takes on a catalog ``server`` (its cost model; 0 when nothing
+        is sent)."""
+        from tinylarge.integrate.split_profile import server_latency_s
+
+        return np.array(
+            [
+                server_latency_s(int(m), int(n), server) if sent else 0.0
+                for m, n, sent in zip(
+                    self.cut_tail_macs, self.cut_tail_layers, self.cut_sent_bytes, strict=True
+                )
+            ]
+        )
 
     def save(self, path: str | Path) -> None:
         """Write to ``path`` (.npz) atomically."""
@@ -96,8 +107,7 @@ class Workload:
     def load(cls, path: str | Path) -> Workload:
         with np.load(path) as z:
             kw = {f.name: z[f.name] for f in fields(cls)}
-        for name in ("dataset", "edge_server", "cloud_server"):
-            kw[name] = str(kw[name])
+        kw["dataset"] = str(kw["dataset"])
         kw["input_bytes"] = int(kw["input_bytes"])
         kw["cascade_threshold"] = float(kw["cascade_threshold"])
         kw["devices"] = tuple(str(d) for d in kw["devices"])
@@ -124,8 +134,7 @@ class Workload:
                     strict=True,
                 )
             },
-            "teacher_edge_s": float(self.teacher_edge_s),
-            "teacher_cloud_s": float(self.teacher_cloud_s),
+            "cut_sent_bytes": [int(b) for b in self.cut_sent_bytes],
         }
 
 
@@ -137,8 +146,6 @@ class WorkloadSpec:
     data_seed: int = 0
     split_seed: int = 0  # calibration/evaluation halves of the test set
     devices: tuple[str, ...] = DEFAULT_DEVICES
-    edge_server: str = "jetson-orin-nano"
-    cloud_server: str = "a100"
 
 
 def load_workload(spec: WorkloadSpec | None = None, progress: bool = False) -> Workload:
@@ -147,7 +154,7 @@ def load_workload(spec: WorkloadSpec | None = None, progress: bool = False) -> W
     from tinylarge.train.cache import cache_key, dataset_fingerprint, default_cache_root
 
     spec = spec or WorkloadSpec()
-    for name in (*spec.devices, spec.edge_server, spec.cloud_server):
+    for name in spec.devices:
         load_device(name)  # unknown devices fail here, naming the valid ones
     ds = _dataset(spec)
     key = cache_key(
@@ -210,16 +217,13 @@ def build_workload(spec: WorkloadSpec, ds, progress: bool = False) -> Workload:
         student_ok = small.reshape(n, -1).argmax(1) == y
         profiles = [profile(q.tflite_path, d) for d in spec.devices]
 
-        split_cfg = SplitConfig(device=spec.devices[0], server=spec.edge_server, n_eval=0)
+        split_cfg = SplitConfig(device=spec.devices[0], n_eval=0)
         # on a copy: quantizing the device parts updates the shared BatchNorm running statistics
         # in place (seen with litert-torch 0.10), which would degrade the teacher used below
         cuts = profile_cuts(copy.deepcopy(teacher), ds, split_cfg, work)
         cut_ok = np.stack([_cut_correct(teacher, c, ds, cuts[-1].tflite_path) for c in cuts])
         per_device = [reprofile(cuts, d) for d in spec.devices]
-    full_s = {s: _server_latency_s(teacher, ds, s) for s in (spec.edge_server, spec.cloud_server)}
-    tail_s = np.array(
-        [full_s[spec.edge_server] if c.cut == 0 else c.server_latency_s for c in cuts]
-    )
+    tails = [_tail_work(teacher, ds, c.cut) for c in cuts]
     teacher_ok = cut_ok[0]  # cut 0: the teacher on the int8 input the device sends
     threshold = calibrate_cascade_threshold(score[cal], student_ok[cal], teacher_ok[cal])
     return Workload(
@@ -244,11 +248,8 @@ def build_workload(spec: WorkloadSpec, ds, progress: bool = False) -> Workload:
         cut_device_energy_j=np.array([[c.device_energy_j for c in pd] for pd in per_device]),
         cut_fits=np.array([[c.fits for c in pd] for pd in per_device]),
         cut_sent_bytes=np.array([c.sent_bytes for c in cuts]),
-        cut_edge_s=tail_s,
-        teacher_edge_s=np.array(full_s[spec.edge_server]),
-        teacher_cloud_s=np.array(full_s[spec.cloud_server]),
-        edge_server=spec.edge_server,
-        cloud_server=spec.cloud_server,
+        cut_tail_macs=np.array([m for m, _ in tails]),
+        cut_tail_layers=np.array([n for _, n in tails]),
     )
 
 
@@ -292,9 +293,14 @@ def _cut_correct(net, cut, ds, full_model_path: str) -> np.ndarray:
     return logits.argmax(1).numpy() == y
 
 
-def _server_latency_s(net, ds, server: str) -> float:
-    from tinylarge.integrate.split_profile import server_latency_s
+def _tail_work(net, ds, cut: int) -> tuple[int, int]:
+    """MACs and layer count of what a server runs for ``cut``: ``blocks[cut:]`` + head."""
+    import torch
+
+    from tinylarge.integrate.split_profile import server_part
     from tinylarge.models import count_macs
 
-    macs = count_macs(net, tuple(ds.info.input_shape))
-    return float(server_latency_s(macs, len(net.blocks) + 1, server))
+    k = min(cut, len(net.blocks))
+    with torch.no_grad():
+        shape = tuple(net.forward_until(torch.zeros(1, *ds.info.input_shape), k).shape[1:])
+    return int(count_macs(server_part(net, k), shape)), len(net.blocks) - k + 1
