@@ -211,6 +211,14 @@ class ScoreTable:
         )
         return cls(edges, mass, ps, pt, iso.predict(np.arange(n_bins)))
 
+    def mean_benefit_below(self, threshold: np.ndarray) -> np.ndarray:
+        """Mean offload benefit over the bins a threshold offloads (0 when it offloads none)."""
+        n = np.searchsorted(self.edges[1:], threshold, side="left")  # bins wholly below
+        n = np.clip(n, 0, len(self.mass))
+        cum_mass = np.r_[0.0, np.cumsum(self.mass)]
+        cum_gain = np.r_[0.0, np.cumsum(self.mass * self.benefit)]
+        return np.where(n > 0, cum_gain[n] / np.maximum(cum_mass[n], 1e-300), 0.0)
+
     def cascade(self, price: np.ndarray, stop_cost: np.ndarray, w_err: float):
         """For per-request extra cost ``price`` of offloading (energy and SLA terms, weighted) and
         cost ``stop_cost`` of answering locally (SLA term), the best threshold and the expected

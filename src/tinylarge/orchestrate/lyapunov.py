@@ -4,10 +4,11 @@ Computation Offloading for Mobile-Edge Computing with Energy Harvesting Devices"
 
 Each slot, every request takes the action minimising ``V * penalty + sum_q Q_q * arrival_q``: the
 penalty is the request's expected objective (:mod:`.predict`), the queues are its edge server's
-backlog (seconds of work) and its cell's uplink backlog (seconds of band), each multiplied by the
-work the action adds to it. ``V`` (parameter ``v``) trades the objective against backlog: large
-``V`` chases the objective, small ``V`` keeps queues short. It decides placements only; the uplink
-is shared equally and every planned edge request is queued (no admission control)."""
+work backlog (seconds of work admitted and not yet served) and its cell's uplink backlog (seconds
+of band), each multiplied by the work the action adds to it. ``V`` (parameter ``v``) trades the
+objective against backlog: large ``V`` chases the objective, small ``V`` keeps queues short. It
+decides placements only; the uplink is shared equally and every planned edge request is queued
+(no admission control)."""
 
 from __future__ import annotations
 

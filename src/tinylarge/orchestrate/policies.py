@@ -1,7 +1,8 @@
 """Placement and resource policies: one small protocol, chosen by name.
 
-Each decision slot a policy sees a :class:`SlotView` (every request of the slot: device class,
-channel, radio state; every site: edge backlog, uplink backlog, last slot's uploads) and answers in
+Each decision slot a policy sees a :class:`SlotView` (every request of the slot: arrival time,
+device class, channel, radio state; every site: edge work backlog, when its FIFO queue empties,
+uplink backlog, last slot's senders) and answers in
 two steps, like a real system: :meth:`Policy.plan` before the device runs anything (an action and,
 for cascades, a gate threshold per request), then :meth:`Policy.allocate` once the devices' gate
 scores have decided who actually sends (edge or cloud per sender, uplink and downlink shares of the
@@ -29,6 +30,7 @@ class SlotView:
     """One slot's requests (arrays of length r) and the shard's sites (arrays of length S)."""
 
     slot_s: float
+    t_s: np.ndarray  # arrival time of each request
     cls: np.ndarray  # device class index
     site: np.ndarray  # shard-local site index
     ul_snr_db: np.ndarray
@@ -36,7 +38,8 @@ class SlotView:
     distance_3d_m: np.ndarray
     connected: np.ndarray  # radio still in its connected tail
     gap_s: np.ndarray  # time since the radio's last exchange ended
-    edge_backlog_s: np.ndarray  # (S,) work ahead at each edge server at the slot's start
+    edge_backlog_s: np.ndarray  # (S,) work admitted but not yet served (fluid), slot start
+    edge_free_at_s: np.ndarray  # (S,) when each edge server will have served its FIFO queue
     ul_backlog_s: np.ndarray  # (S,) uplink backlog of each cell
     prev_senders: np.ndarray  # (S,) senders per cell in the previous slot
     cm: CostModel
@@ -57,6 +60,9 @@ class Allocation:
     to_cloud: np.ndarray  # (r,) bool, for senders
     ul_share: np.ndarray  # (r,) share of the cell's uplink band while sending
     dl_share: np.ndarray  # (r,)
+    # (r,) bool: senders told not to send: a cascade keeps its own answer, a whole-input sender
+    # runs the student instead
+    cancel: np.ndarray | None = None
 
 
 class Policy:
@@ -71,9 +77,10 @@ class Policy:
         raise NotImplementedError
 
     def allocate(
-        self, view: SlotView, plan: Plan, sending: np.ndarray, payload_bytes
+        self, view: SlotView, plan: Plan, sending: np.ndarray, payload_bytes, device_s
     ) -> Allocation:
-        """Targets as planned, equal shares among the senders of each cell."""
+        """Targets as planned, equal shares among the senders of each cell. ``payload_bytes`` and
+        ``device_s`` (time on the device before sending) are per request."""
         cloud_action = view.cm.cloud_action
         to_cloud = (plan.action == CASCADE_CLOUD) | (plan.action == cloud_action)
         share = equal_shares(view.site, sending, len(view.edge_backlog_s))

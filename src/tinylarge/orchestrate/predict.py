@@ -29,14 +29,16 @@ class Prediction:
     threshold: np.ndarray  # (r, A) gate threshold (cascade columns)
 
 
-def predict(view, share: np.ndarray, edge_wait_s: np.ndarray | None = None) -> Prediction:
-    """Every action's expected cost; ``share``: assumed uplink share, ``edge_wait_s``: assumed
-    wait at the edge (default: the backlog at the slot's start)."""
+def predict(view, share: np.ndarray, extra_wait_s: np.ndarray | float = 0.0) -> Prediction:
+    """Every action's expected cost; ``share``: assumed uplink share. The edge wait of each request
+    is what the FIFO queue already holds when it would get there (the server's queued work ends at
+    ``edge_free_at_s``; it arrives after its device part, wake-up, grant, backlog and
+    transmission), plus ``extra_wait_s`` (per request: the caller's estimate of what this slot's
+    other requests add)."""
     cm, wl = view.cm, view.cm.wl
     sc, band = cm.sc, cm.band
     r, A, c = view.n, cm.n_actions, view.cls
     sla = sc.sla_latency_s
-    wait = view.edge_backlog_s[view.site] if edge_wait_s is None else edge_wait_s
     link = cm.link(
         ul_snr_db=view.ul_snr_db,
         dl_snr_db=view.dl_snr_db,
@@ -72,10 +74,15 @@ def predict(view, share: np.ndarray, edge_wait_s: np.ndarray | None = None) -> P
     cuts = slice(CUT0_EDGE, cm.cloud_action)
     sends = wl.cut_sent_bytes > 0
     air = (8.0 * (wl.cut_sent_bytes + sc.overhead_bytes))[None, :] / link.ul_rate_bps[:, None]
-    server = wait[:, None] + cm.edge_service_s[None, :]
+    dev_t = wl.cut_device_latency_s[c]
+    free_at = (view.edge_free_at_s[view.site] - view.t_s)[:, None]
+    reach = dev_t + (link.wake_s + link.up_wait_s)[:, None] + air  # until the edge, per cut
+    extra = np.broadcast_to(np.asarray(extra_wait_s, dtype=float), (r,))
+    wait = np.maximum(0.0, free_at - reach) + extra[:, None]
+    server = wait + cm.edge_service_s[None, :]
     off_s = np.where(sends, fixed_s[:, None] + air + server, 0.0)
     off_j = np.where(sends, fixed_j[:, None] + tx_w[:, None] * air + idle_w[:, None] * server, 0.0)
-    lat[:, cuts] = wl.cut_device_latency_s[c] + off_s
+    lat[:, cuts] = dev_t + off_s
     energy[:, cuts] = wl.cut_device_energy_j[c] + off_j
     p_wrong[:, cuts] = 1.0 - wl.cal_cut_ok.mean(axis=1)
     ok[:, cuts] = wl.cut_fits[c]
@@ -101,8 +108,12 @@ def predict(view, share: np.ndarray, edge_wait_s: np.ndarray | None = None) -> P
 
     cost = cm.cost(energy, p_wrong, lat > sla)
     stop = cm.w_sla * (t_inf > sla)
+    # a cascade sends after its local run, so it reaches the edge t_inf later: less FIFO wait
+    later = np.maximum(0.0, free_at[:, 0] - reach[:, 0] - t_inf) + extra - wait[:, 0]
     for a, src in ((CASCADE_EDGE, CUT0_EDGE), (CASCADE_CLOUD, cm.cloud_action)):
         o_s, o_j = lat[:, src], energy[:, src]  # the input's exchange after the local run
+        if a == CASCADE_EDGE:
+            o_s, o_j = o_s + later, o_j + idle_w * later
         price = cm.w_energy * o_j + cm.w_sla * (t_inf + o_s > sla)
         thr[:, a], c_exp, p_off, _ = cm.score_table.cascade(price, stop, cm.w_err)
         cost[:, a] = cm.w_energy * e_inf + c_exp

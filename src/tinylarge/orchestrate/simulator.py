@@ -58,6 +58,7 @@ class _State:
     policy: Policy
     metrics: PolicyMetrics
     edge_last_ns: np.ndarray  # (S,) last departure at each edge server
+    edge_backlog_s: np.ndarray  # (S,) fluid work backlog: max(0, backlog + admitted - slot)
     ul_backlog_s: np.ndarray  # (S,)
     prev_senders: np.ndarray  # (S,)
     radio_end_s: np.ndarray  # (m,) when each device's radio last finished an exchange
@@ -69,8 +70,10 @@ def simulate_shard(
     regions: np.ndarray,
     policies: list[str] | None = None,
     progress: Callable[[float], None] | None = None,
+    trace: Callable[[str, dict], None] | None = None,
 ) -> ShardResult:
-    """Simulate the devices and sites of ``regions`` (independent of every other region)."""
+    """Simulate the devices and sites of ``regions`` (independent of every other region).
+    ``trace(policy, arrays)``, if given, sees every slot's per-request outcome (for analysis)."""
     t_start = time.perf_counter()
     wall = {"setup": 0.0, "channel": 0.0, "policy": 0.0, "queues": 0.0, "metrics": 0.0}
     layout = layout_of(scenario)
@@ -91,6 +94,7 @@ def simulate_shard(
             policy=make_policy(name, **scenario.policy_params.get(name, {})),
             metrics=PolicyMetrics(len(regions), n_bins),
             edge_last_ns=np.zeros(n_sites, dtype=np.int64),
+            edge_backlog_s=np.zeros(n_sites),
             ul_backlog_s=np.zeros(n_sites),
             prev_senders=np.zeros(n_sites),
             radio_end_s=np.full(len(dev.ids), -np.inf),
@@ -117,10 +121,12 @@ def simulate_shard(
         rr = region_rank[reg]
         tb = np.minimum((t / bin_s).astype(np.int64), n_bins - 1)
         wall["channel"] += time.perf_counter() - t0
-        for st in states.values():
-            _step(
+        for name, st in states.items():
+            out = _step(
                 st, s * slot, slot, t, local, dev.cls[local], site, rr, tb, chan, sample, cm, wall
             )
+            if trace is not None:
+                trace(name, {**out, "cls": dev.cls[local], "t_s": t})
         if progress is not None:
             progress((s + 1) / n_slots)
     return ShardResult(
@@ -138,6 +144,7 @@ def _step(st: _State, t_slot, slot, t, local, cls, site, region, tbin, chan, sam
     gap = t - st.radio_end_s[local]
     view = SlotView(
         slot_s=slot,
+        t_s=t,
         cls=cls,
         site=site,
         ul_snr_db=chan.ul_snr_db,
@@ -145,7 +152,8 @@ def _step(st: _State, t_slot, slot, t, local, cls, site, region, tbin, chan, sam
         distance_3d_m=chan.distance_3d_m,
         connected=gap < band.connected_tail_s,
         gap_s=gap,
-        edge_backlog_s=np.maximum(0.0, st.edge_last_ns / NS - t_slot),
+        edge_backlog_s=st.edge_backlog_s,
+        edge_free_at_s=st.edge_last_ns / NS,
         ul_backlog_s=st.ul_backlog_s,
         prev_senders=st.prev_senders,
         cm=cm,
@@ -161,12 +169,22 @@ def _step(st: _State, t_slot, slot, t, local, cls, site, region, tbin, chan, sam
     payload = np.where(local_first, wl.input_bytes, wl.cut_sent_bytes[k])
     score_low = wl.gate_score[sample] < plan.threshold
     sending = np.where(local_first, (a != LOCAL) & score_low, payload > 0)
+    alloc = st.policy.allocate(view, plan, sending, payload, t_loc)
+    if alloc.cancel is not None:
+        # a cancelled cascade keeps its own answer; a cancelled direct sender of the whole input
+        # runs the student instead (the grant comes before anything was sent)
+        cancel = alloc.cancel & sending
+        direct = cancel & ~local_first
+        assert np.all(k[direct] == 0), "only whole-input senders can fall back to the student"
+        local_first = local_first | direct
+        t_loc = np.where(direct, wl.infer_latency_s[cls], t_loc)
+        e_loc = np.where(direct, wl.infer_energy_j[cls], e_loc)
+        sending = sending & ~cancel
     correct = np.where(
         local_first,
         np.where(sending, wl.teacher_ok[sample], wl.student_ok[sample]),
         wl.cut_ok[k, sample],
     )
-    alloc = st.policy.allocate(view, plan, sending, payload)
     wall["policy"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -192,8 +210,9 @@ def _step(st: _State, t_slot, slot, t, local, cls, site, region, tbin, chan, sam
     server_s = cm.cloud_service_cut_s[ks].copy()
     edge = np.flatnonzero(~to_cloud)
     service = cm.edge_service_s[ks[edge]]
+    admitted = np.bincount(s_site[edge], weights=service, minlength=len(view.edge_backlog_s))
+    st.edge_backlog_s = np.maximum(0.0, st.edge_backlog_s + admitted - slot)
     if getattr(st.policy, "respects_edge_capacity", False):
-        admitted = np.bincount(s_site[edge], weights=service, minlength=len(view.edge_backlog_s))
         fill = (view.edge_backlog_s + admitted) / slot
         st.metrics.max_edge_fill = max(st.metrics.max_edge_fill, float(fill.max(initial=0.0)))
         assert np.all(admitted <= np.maximum(0.0, slot - view.edge_backlog_s) + 1e-9), (
@@ -237,3 +256,12 @@ def _step(st: _State, t_slot, slot, t, local, cls, site, region, tbin, chan, sam
     m.add_latencies(latency)
     m.add_edge_work(region[snd[edge]], tbin[snd[edge]], service)
     wall["metrics"] += time.perf_counter() - t0
+    return {
+        "action": a,
+        "sending": sending,
+        "to_cloud": alloc.to_cloud & sending,
+        "latency_s": latency,
+        "energy_j": energy,
+        "correct": correct,
+        "violation": viol,
+    }
