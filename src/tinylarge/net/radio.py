@@ -61,8 +61,10 @@ def downlink_snr_db(
 def spectral_efficiency_bps_per_hz(band: Band, snr_db: np.ndarray) -> np.ndarray:
     """``min(eta * log2(1 + SNR / gap), se_max)`` at an SNR over the allotted bandwidth."""
     snr = 10.0 ** ((np.asarray(snr_db, dtype=float) - band.snr_gap_db) / 10.0)
+    # log1p: at very low SNR log2(1 + snr) would round to exactly 0 (a zero rate)
     return np.minimum(
-        band.bandwidth_efficiency * np.log2(1.0 + snr), band.max_spectral_efficiency_bps_per_hz
+        band.bandwidth_efficiency * np.log1p(snr) / np.log(2.0),
+        band.max_spectral_efficiency_bps_per_hz,
     )
 
 
