@@ -52,5 +52,6 @@ def test_hand_computed_departures():
 
 
 def test_uplink_backlog_is_a_fluid_queue():
-    b = uplink_backlog_step(np.array([0.0, 0.05]), np.array([0, 0, 1]), np.array([0.08, 0.04, 0.01]), 0.1)
+    used = np.array([0.08, 0.04, 0.01])
+    b = uplink_backlog_step(np.array([0.0, 0.05]), np.array([0, 0, 1]), used, 0.1)
     np.testing.assert_allclose(b, [0.02, 0.0])

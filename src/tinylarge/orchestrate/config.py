@@ -199,6 +199,16 @@ class FleetScenario(BaseModel):
             raise ValueError("policies: name at least one")
         return names
 
+    @model_validator(mode="after")
+    def _known_params(self) -> FleetScenario:
+        from tinylarge.orchestrate.policies import make_policy, policy_names
+
+        for name, params in self.policy_params.items():
+            if name not in policy_names():
+                raise UnknownNameError("policy (in policy_params)", name, policy_names())
+            make_policy(name, **params)  # unknown parameters fail here, naming the valid ones
+        return self
+
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:

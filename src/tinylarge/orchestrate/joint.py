@@ -43,6 +43,7 @@ def sqrt_shares(site: np.ndarray, weight_s: np.ndarray, n_sites: int) -> np.ndar
 
 class JointOptimiser(Policy):
     name = "joint"
+    param_names = ("rho_max",)
     respects_edge_capacity = True
 
     def _airtime_s(self, view: SlotView, payload_bytes) -> np.ndarray:

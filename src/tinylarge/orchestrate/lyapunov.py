@@ -20,6 +20,7 @@ from tinylarge.orchestrate.predict import predict
 
 class DriftPlusPenalty(Policy):
     name = "drift-plus-penalty"
+    param_names = ("v",)
 
     def plan(self, view: SlotView) -> Plan:
         v = float(self.params.get("v", 10.0))

@@ -42,7 +42,10 @@ def plot_fleet(result, out_dir: str | Path) -> list[str]:
         ("sla_violation_rate", "SLA violations (%)", 100.0),
     ]
     for ax, (key, title, scale) in zip(axes.flat, panels, strict=True):
-        ax.bar(range(len(names)), [scale * summaries[n][key] for n in names], color="C0")
+        values = [scale * summaries[n][key] for n in names]
+        ax.bar(range(len(names)), values, color="C0")
+        if key == "accuracy":  # the differences are fractions of a point: zoom in
+            ax.set_ylim(max(0.0, min(values) - 1.0), min(100.0, max(values) + 0.5))
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"{result.scenario.name}: {result.n_requests:,} requests per policy")

@@ -69,8 +69,17 @@ class Policy:
     """Base: subclasses override :meth:`plan` (and :meth:`allocate` to manage resources)."""
 
     name = "base"
+    param_names: tuple[str, ...] = ()  # what ``policy_params`` may set for this policy
 
     def __init__(self, **params: float) -> None:
+        from tinylarge.errors import TinylargeError
+
+        for key in params:
+            if key not in self.param_names:
+                valid = ", ".join(self.param_names) or "none"
+                raise TinylargeError(
+                    f"policy {self.name!r} has no parameter {key!r}; valid: {valid}"
+                )
         self.params = params
 
     def plan(self, view: SlotView) -> Plan:

@@ -50,9 +50,9 @@ def predict(view, share: np.ndarray, extra_wait_s: np.ndarray | float = 0.0) -> 
         gap_s=view.gap_s,
         sleep_power_w=wl.sleep_power_w[c],
     )
-    lat = np.empty((r, A))
-    energy = np.empty((r, A))
-    p_wrong = np.empty((r, A))
+    lat = np.zeros((r, A))
+    energy = np.zeros((r, A))
+    p_wrong = np.zeros((r, A))
     work = np.zeros((r, A))
     p_send = np.zeros((r, A))
     ul_res = np.zeros((r, A))
