@@ -34,19 +34,12 @@ from report import write_section  # noqa: E402
 from tinylarge.net import pathloss_db, scenario_model  # noqa: E402
 from tinylarge.net.sionna_check import SIONNA_SCENARIOS, sionna_pathloss_db  # noqa: E402
 from tinylarge.orchestrate.config import load_bundled  # noqa: E402
+from tinylarge.orchestrate.policies import policy_names  # noqa: E402
 from tinylarge.orchestrate.run import simulate  # noqa: E402
 from tinylarge.orchestrate.workload import load_workload  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-POLICIES = [
-    "all-local",
-    "all-edge",
-    "all-cloud",
-    "cascade-threshold",
-    "split-optimal",
-    "drift-plus-penalty",
-    "joint",
-]
+POLICIES = policy_names()
 GRIDS = {
     "drift-plus-penalty": ("v", [1.0, 10.0, 100.0, 1000.0]),
     "joint": ("rho_max", [0.6, 0.8, 1.0]),
