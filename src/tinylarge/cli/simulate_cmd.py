@@ -37,10 +37,11 @@ def simulate(
     """Simulate a device fleet over 6G cells with edge and cloud LargeML servers, and compare
     placement policies on the same arrivals and channels.
 
-    Channels follow 3GPP TR 38.901 (path loss, LOS, shadowing, fading); the devices' real int8
-    outputs (student in TFLM, split cuts, teacher) decide accuracy; edge servers are FIFO queues.
-    Reports latency percentiles, device energy per inference, accuracy, SLA violations, bytes on air
-    and edge utilisation per policy.
+    Channels follow 3GPP TR 38.901 (path loss, LOS, shadowing, fading). The devices' real int8
+    outputs (student in TFLM, split cuts, teacher) decide accuracy. Edge servers are FIFO queues.
+
+    Reports latency percentiles, device energy per inference, accuracy, SLA violations, bytes on
+    air and edge utilisation per policy; writes runs/NAME-TIME/metrics.json and plots.
     """
     from tinylarge.errors import TinylargeError
     from tinylarge.orchestrate.config import bundled_scenarios, load_bundled, load_scenario
