@@ -10,7 +10,8 @@
 3. Policies: the joint optimiser against every other policy in four regimes (light/heavy load x
    good/poor channel), objective mean and 95 % interval over test seeds. Tunable parameters (the
    drift-plus-penalty's V, the joint optimiser's rho_max) are chosen on separate validation seeds
-   by the lowest mean objective, the same procedure for both; nothing else is tuned.
+   by the lowest mean objective, the same procedure for both; nothing else is tuned. The policies
+   were developed on short runs of seed 0; the test seeds (10-14) were not looked at before.
 
 The machine is shared: the 1-minute load average is recorded around every timed run.
 Usage: ``.venv/bin/python benchmarks/bench_network.py [--quick]``.
@@ -45,7 +46,8 @@ GRIDS = {
     "joint": ("rho_max", [0.6, 0.8, 1.0]),
 }
 VALIDATION_SEEDS = [100, 101]
-TEST_SEEDS = [0, 1, 2] if QUICK else [0, 1, 2, 3, 4]
+# seed 0 was used while developing the policies: the test seeds are fresh ones
+TEST_SEEDS = [10, 11, 12] if QUICK else [10, 11, 12, 13, 14]
 HEADER = (
     "| policy | objective (mean ± 95 %) | joint minus this (paired, 95 %) | mJ/inference "
     "| accuracy % | SLA miss % | p95 ms | edge util % | sent % (edge + cloud) |"

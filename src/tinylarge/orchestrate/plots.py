@@ -24,6 +24,9 @@ def plot_fleet(result, out_dir: str | Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     edges = 10.0 ** (LOG_MIN + np.arange(N_BINS + 1) / BINS_PER_DECADE)
+    used = np.flatnonzero(np.sum([result.metrics[n].hist for n in names], axis=0))
+    if len(used):  # show only the range latencies fall in
+        ax.set_xlim(edges[used[0]] / 1.5, edges[used[-1] + 1] * 1.5)
     for n in names:
         h = result.metrics[n].hist
         cdf = np.cumsum(h) / max(h.sum(), 1)
