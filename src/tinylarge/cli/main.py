@@ -32,6 +32,7 @@ MODULES = {
     "integrate_cmd": ("distill", "transfer", "label", "search"),
     "offload_cmd": ("cascade", "split", "early-exit"),
     "large_cmd": ("serve", "token", "device", "fleet"),
+    "simulate_cmd": ("simulate",),
 }
 COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
 
