@@ -106,9 +106,12 @@ def _share(config_json: str, client: int) -> ClientShare:
     if client in config.holdout_clients:
         support, query = support_query(idx, config.support_fraction, config.seed + client)
         return ClientShare(
-            client, dataset.x_train[support], dataset.y_train[support],
-            dataset.x_train[query], dataset.y_train[query],
-        )  # fmt: skip
+            client,
+            dataset.x_train[support],
+            dataset.y_train[support],
+            dataset.x_train[query],
+            dataset.y_train[query],
+        )
     return ClientShare(client, dataset.x_train[idx], dataset.y_train[idx])
 
 

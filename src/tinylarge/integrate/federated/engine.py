@@ -68,9 +68,11 @@ def simulate(config: FederatedConfig, serve: ServerFn, progress: Progress) -> di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_simulation(
-            server_app=app, client_app=client_app, num_supernodes=config.n_clients,
+            server_app=app,
+            client_app=client_app,
+            num_supernodes=config.n_clients,
             backend_config=backend,
-        )  # fmt: skip
+        )
     if "payload" not in out:
         from tinylarge.errors import TinylargeError
 

@@ -64,11 +64,17 @@ def client_train(
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     model = _load(config, arrays)
     res = local_update(
-        model, share.x, share.y, lr=config.lr, batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client), epochs=config.local_epochs,
-        steps=config.local_steps, momentum=config.momentum,
+        model,
+        share.x,
+        share.y,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=local_seed(config, round_, share.client),
+        epochs=config.local_epochs,
+        steps=config.local_steps,
+        momentum=config.momentum,
         proximal_mu=getattr(config, "proximal_mu", 0.0),
-    )  # fmt: skip
+    )
     return ArrayRecord(model.state_dict()), report(res)
 
 
@@ -93,11 +99,15 @@ def personalise_report(
     config: FederatedConfig, share: ClientShare, model: nn.Module, forward: Any = None
 ) -> dict[str, float]:
     before, after = personalise(
-        model, (share.x, share.y), (share.x_query, share.y_query), steps=config.finetune_steps,
-        lr=config.finetune_lr, batch_size=config.batch_size,
+        model,
+        (share.x, share.y),
+        (share.x_query, share.y_query),
+        steps=config.finetune_steps,
+        lr=config.finetune_lr,
+        batch_size=config.batch_size,
         seed=local_seed(config, 0, share.client, tag=1),
         forward=forward,
-    )  # fmt: skip
+    )
     return {"accuracy-before": before, "accuracy-after": after, "n-query": len(share.y_query)}
 
 

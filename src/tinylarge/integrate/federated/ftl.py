@@ -87,9 +87,15 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
     )
     spec = config.model or default_student_spec(ds.info)
     student, result = train_student(
-        server_ds, spec, student_train_config(ds.info, config.seed, config.pretrain_epochs),
-        cache, DistillObjective(alpha=0.9, temperature=4.0), teacher, progress, "backbone",
-    )  # fmt: skip
+        server_ds,
+        spec,
+        student_train_config(ds.info, config.seed, config.pretrain_epochs),
+        cache,
+        DistillObjective(alpha=0.9, temperature=4.0),
+        teacher,
+        progress,
+        "backbone",
+    )
     entry = cache.root / "ftl" / model_digest(student)
     path, meta_path = entry / "backbone_int8.tflite", entry / "backbone.json"
     if not meta_path.is_file():
@@ -130,8 +136,9 @@ def int8_features(config: FTLConfig, x: np.ndarray) -> np.ndarray:
     """Dequantized int8 backbone features ``(n, F)`` of NCHW inputs ``x``, computed in TFLM."""
     from tinylarge.tiny.quantize import to_model_layout
 
-    rt = _runtime(str(config.backbone_path), str(config.backbone_sha256),
-                  int(config.backbone_arena_bytes))  # fmt: skip
+    rt = _runtime(
+        str(config.backbone_path), str(config.backbone_sha256), int(config.backbone_arena_bytes)
+    )
     return rt.predict(to_model_layout(x)).reshape(len(x), -1).astype(np.float32)
 
 
@@ -158,8 +165,11 @@ def head_module(config: FTLConfig) -> nn.Linear:
 
 
 def _n_features(config: FTLConfig) -> int:
-    return int(_runtime(str(config.backbone_path), str(config.backbone_sha256),
-                        int(config.backbone_arena_bytes)).output_shape[-1])  # fmt: skip
+    return int(
+        _runtime(
+            str(config.backbone_path), str(config.backbone_sha256), int(config.backbone_arena_bytes)
+        ).output_shape[-1]
+    )
 
 
 def _head(config: FTLConfig, arrays: ArrayRecord) -> nn.Linear:
@@ -173,18 +183,27 @@ def client_train(
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     head = _head(config, arrays)
     res = local_update(
-        head, _features(config, share), share.y, lr=config.lr, batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client), epochs=config.local_epochs,
-        steps=config.local_steps, momentum=config.momentum,
-    )  # fmt: skip
+        head,
+        _features(config, share),
+        share.y,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=local_seed(config, round_, share.client),
+        epochs=config.local_epochs,
+        steps=config.local_steps,
+        momentum=config.momentum,
+    )
     return ArrayRecord(head.state_dict()), report(res)
 
 
 def client_personalise(config: FTLConfig, share: ClientShare, arrays: ArrayRecord) -> dict:
     feats = ClientShare(
-        share.client, _features(config, share), share.y, _features(config, share, "query"),
+        share.client,
+        _features(config, share),
+        share.y,
+        _features(config, share, "query"),
         share.y_query,
-    )  # fmt: skip
+    )
     return personalise_report(config, feats, _head(config, arrays))
 
 
@@ -203,9 +222,12 @@ def ftl_task(config: FTLConfig) -> ServerTask:
     per_sample_s = prof.latency_s + float(compute.train_seconds(n_feat * n_cls, 1))
     per_sample_j = prof.energy_j + float(compute.energy_j(compute.train_seconds(n_feat * n_cls, 1)))
     memory = training_memory_bytes(
-        head, torch.zeros(1, n_feat), config.batch_size, optimizer_buffers=int(config.momentum > 0),
+        head,
+        torch.zeros(1, n_feat),
+        config.batch_size,
+        optimizer_buffers=int(config.momentum > 0),
         frozen_bytes=prof.ram_bytes,
-    )  # fmt: skip
+    )
 
     def evaluate(arrays: ArrayRecord) -> float:
         head.load_state_dict(arrays.to_torch_state_dict())
@@ -250,9 +272,12 @@ def run(config: FTLConfig | None = None, **io: Any) -> Any:
         meta = {}
     result = run_pattern(config, serve, **io)
     result.summary.update(
-        {f"backbone_{k}": v for k, v in meta.items() if k in ("teacher_accuracy",
-                                                              "student_accuracy")}
-    )  # fmt: skip
+        {
+            f"backbone_{k}": v
+            for k, v in meta.items()
+            if k in ("teacher_accuracy", "student_accuracy")
+        }
+    )
     return result
 
 

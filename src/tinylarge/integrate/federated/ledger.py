@@ -72,9 +72,11 @@ class Ledger:
             ul = self.radio.mean_uplink_rate_bps(share)[c]
             dl = self.radio.mean_downlink_rate_bps(share)[c]
             state.expected_time_s = float(
-                2 * self.radio.band.scheduling_delay_s + 8 * bytes_down / dl + compute_s[c]
+                2 * self.radio.band.scheduling_delay_s
+                + 8 * bytes_down / dl
+                + compute_s[c]
                 + 8 * bytes_up / ul
-            )  # fmt: skip
+            )
 
     def client_states(self, clients: Sequence[int]) -> list[ClientState]:
         return [self.states[c] for c in clients]
@@ -90,11 +92,22 @@ class Ledger:
     ) -> Exchange:
         """Price a synchronous round of ``clients`` (sharing the band) and open its record."""
         ex = self.radio.exchange(
-            clients, round_, np.asarray(bytes_down), np.asarray(bytes_up),
-            np.asarray(compute_s), self.compute,
-        )  # fmt: skip
-        self.add(round_, clients, int(sum(bytes_down)), int(sum(bytes_up)), ex,
-                 float(ex.time_s.max(initial=0.0)), loss)  # fmt: skip
+            clients,
+            round_,
+            np.asarray(bytes_down),
+            np.asarray(bytes_up),
+            np.asarray(compute_s),
+            self.compute,
+        )
+        self.add(
+            round_,
+            clients,
+            int(sum(bytes_down)),
+            int(sum(bytes_up)),
+            ex,
+            float(ex.time_s.max(initial=0.0)),
+            loss,
+        )
         return ex
 
     def add(
@@ -118,11 +131,20 @@ class Ledger:
         compute_s = float(ex.compute_s.sum()) if compute_s is None and ex else (compute_s or 0.0)
         prev = self.records[-1].cum_sim_time_s if self.records else 0.0
         rec = RoundRecord(
-            round=round_, accuracy=None, bytes_up=bytes_up, bytes_down=bytes_down,
-            sim_time_s=sim_time_s, device_energy_j=radio_j + compute_j, radio_energy_j=radio_j,
-            compute_energy_j=compute_j, device_compute_s=compute_s, n_clients=len(clients),
-            clients=sorted(clients), cum_sim_time_s=prev + sim_time_s, train_loss=loss,
-        )  # fmt: skip
+            round=round_,
+            accuracy=None,
+            bytes_up=bytes_up,
+            bytes_down=bytes_down,
+            sim_time_s=sim_time_s,
+            device_energy_j=radio_j + compute_j,
+            radio_energy_j=radio_j,
+            compute_energy_j=compute_j,
+            device_compute_s=compute_s,
+            n_clients=len(clients),
+            clients=sorted(clients),
+            cum_sim_time_s=prev + sim_time_s,
+            train_loss=loss,
+        )
         chosen = set(clients)
         for c, state in self.states.items():
             state.rounds_since_selected = 0 if c in chosen else state.rounds_since_selected + 1

@@ -159,7 +159,13 @@ def personalise(
     before = accuracy(model, *query, forward=forward)
     if steps:
         local_update(
-            model, *support, lr=lr, batch_size=batch_size, seed=seed, steps=steps,
-            momentum=0.0, forward=forward,
-        )  # fmt: skip
+            model,
+            *support,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            steps=steps,
+            momentum=0.0,
+            forward=forward,
+        )
     return before, accuracy(model, *query, forward=forward)

@@ -198,3 +198,20 @@ def training_memory_bytes(
     }
     out["peak_bytes"] = sum(out.values())
     return out
+
+
+def airtimes(
+    radio: RadioEnvironment,
+    clients: list[int],
+    round_: int,
+    phase: int,
+    bytes_down: np.ndarray | float,
+    bytes_up: np.ndarray | float,
+    share: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Downlink and uplink airtime of ``clients`` in one phase, each with ``share`` of the band."""
+    idx = np.asarray(clients, dtype=int)
+    ul_snr, dl_snr = radio.snr_db(round_, phase)
+    dl = airtime_s(bytes_down, downlink_rate_bps(radio.band, dl_snr[idx], share))
+    ul = airtime_s(bytes_up, uplink_rate_bps(radio.band, ul_snr[idx], share))
+    return np.asarray(dl, dtype=float), np.asarray(ul, dtype=float)

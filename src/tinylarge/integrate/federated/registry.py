@@ -15,7 +15,7 @@ MODULES = {
     Framework.FTL: "ftl",
     Framework.FML: "fml",
     Framework.SL: "sl",
-    Framework.FSL: "sl",
+    Framework.FSL: "fsl",
     Framework.FFM: "ffm",
 }
 CONFIG_CLASSES = {

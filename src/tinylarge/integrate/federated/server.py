@@ -83,12 +83,22 @@ def serve_rounds(
         radio, Compute.of(config.device), {c: n_examples[c] for c in training}, progress
     )
     size = task.initial.count_bytes()
-    ledger.expect(size, size, {c: task.expected_compute_s(n_examples[c]) for c in training},
-                  share=1.0 / config.n_selected)  # fmt: skip
+    ledger.expect(
+        size,
+        size,
+        {c: task.expected_compute_s(n_examples[c]) for c in training},
+        share=1.0 / config.n_selected,
+    )
     strategy = Selected(
-        make_strategy(config), load_selector(config.selection, config), ledger, nodes,
-        training, config.n_selected, task.compute_s, config.seed,
-    )  # fmt: skip
+        make_strategy(config),
+        load_selector(config.selection, config),
+        ledger,
+        nodes,
+        training,
+        config.n_selected,
+        task.compute_s,
+        config.seed,
+    )
 
     def evaluate_fn(round_: int, arrays: ArrayRecord) -> MetricRecord | None:
         if round_ == 0:
@@ -98,9 +108,12 @@ def serve_rounds(
         return MetricRecord({"accuracy": acc})
 
     result = strategy.start(
-        grid, task.initial, num_rounds=config.rounds,
-        train_config=config_record(config), evaluate_fn=evaluate_fn,
-    )  # fmt: skip
+        grid,
+        task.initial,
+        num_rounds=config.rounds,
+        train_config=config_record(config),
+        evaluate_fn=evaluate_fn,
+    )
     personal = personalise(grid, config, nodes, result.arrays) if config.n_holdout_clients else None
     return payload(config, ledger, task.memory, personal, task.extras)
 
