@@ -25,8 +25,11 @@ from tinylarge.integrate.federated.config import FederatedConfig, parse_partitio
 @lru_cache(maxsize=4)
 def load_split(name: str, split_seed: int) -> Any:
     """The dataset, loaded once per process (every client of a Ray worker shares it)."""
-    from tinylarge.data import load_dataset
+    from tinylarge.data import load_dataset, load_netops
+    from tinylarge.data.netops import NAME
 
+    if name == NAME:
+        return load_netops(split_seed)
     return load_dataset(name, seed=split_seed)
 
 

@@ -59,11 +59,17 @@ def _check_partition(text: str) -> str:
     return text
 
 
-def _check_dataset(name: str) -> str:
+def federated_datasets() -> list[str]:
+    """The bundled datasets plus the synthetic alarm-text task (FFM)."""
+    from tinylarge.data.netops import NAME
     from tinylarge.data.registry import dataset_names
 
-    if name not in dataset_names():
-        raise UnknownNameError("dataset", name, dataset_names())
+    return [*dataset_names(), NAME]
+
+
+def _check_dataset(name: str) -> str:
+    if name not in federated_datasets():
+        raise UnknownNameError("dataset", name, federated_datasets())
     return name
 
 
