@@ -32,7 +32,14 @@ CLASSES = [
 ]
 
 SLOTS = {
-    "site": ["gNB-{n}", "site {a}{a}-{n}", "eNB {n}", "cell {n}-{d}", "hub {a}{n}", "POP-{a}{a}{d}"],
+    "site": [
+        "gNB-{n}",
+        "site {a}{a}-{n}",
+        "eNB {n}",
+        "cell {n}-{d}",
+        "hub {a}{n}",
+        "POP-{a}{a}{d}",
+    ],
     "if": ["xe-0/{d}/{d}", "ge-{d}/0/{d}", "eth{d}", "port {d}/{d}", "Gi0/{d}", "et-{d}/{d}/0"],
     "peer": ["core router {a}{d}", "aggregation switch {n}", "MW hop to {a}{a}-{n}", "PE-{n}"],
     "when": ["02:{m}", "at 14:{m} UTC", "since 09:{m}", "overnight", "this morning", "at {d}:{m}"],
@@ -186,14 +193,18 @@ def generate(n_train_per_class: int = 100, n_test_per_class: int = 40, seed: int
         order = rng.permutation(len(templates))
         test_t = [templates[i] for i in order[:N_TEST_TEMPLATES]]
         train_t = [templates[i] for i in order[N_TEST_TEMPLATES:]]
-        for split, pool, n in (("train", train_t, n_train_per_class), ("test", test_t,
-                                                                         n_test_per_class)):
+        for split, pool, n in (
+            ("train", train_t, n_train_per_class),
+            ("test", test_t, n_test_per_class),
+        ):
             for i in range(n):
                 xs[split].append(_fill(pool[i % len(pool)], rng))
                 ys[split].append(label)
     return (
-        np.array(xs["train"], dtype=object), np.array(ys["train"], dtype=np.int64),
-        np.array(xs["test"], dtype=object), np.array(ys["test"], dtype=np.int64),
+        np.array(xs["train"], dtype=object),
+        np.array(ys["train"], dtype=np.int64),
+        np.array(xs["test"], dtype=object),
+        np.array(ys["test"], dtype=np.int64),
     )
 
 

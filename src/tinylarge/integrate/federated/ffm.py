@@ -22,7 +22,12 @@ from torch import nn
 from tinylarge.integrate.federated.clients import ClientShare, evaluation_split
 from tinylarge.integrate.federated.config import DatasetName, DeviceName, FederatedConfig, Framework
 from tinylarge.integrate.federated.engine import run_pattern
-from tinylarge.integrate.federated.fl import expected_samples, local_seed, personalise_report, report
+from tinylarge.integrate.federated.fl import (
+    expected_samples,
+    local_seed,
+    personalise_report,
+    report,
+)
 from tinylarge.integrate.federated.local import accuracy, local_update
 from tinylarge.integrate.federated.pricing import Compute, training_memory_bytes
 from tinylarge.integrate.federated.server import Progress, ServerTask, serve_rounds
@@ -109,8 +114,11 @@ def _load(config: FFMConfig, arrays: ArrayRecord) -> TextClassifier:
 def tokens(config: FFMConfig, texts: np.ndarray) -> dict[str, torch.Tensor]:
     _, tok = _base()
     enc = tok(
-        [str(t) for t in texts], padding="max_length", truncation=True,
-        max_length=config.max_tokens, return_tensors="pt",
+        [str(t) for t in texts],
+        padding="max_length",
+        truncation=True,
+        max_length=config.max_tokens,
+        return_tensors="pt",
     )
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
@@ -124,16 +132,26 @@ def client_train(
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     model = _load(config, arrays)
     res = local_update(
-        model, tokens(config, share.x), share.y, lr=config.lr, batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client), epochs=config.local_epochs,
-        steps=config.local_steps, momentum=config.momentum, forward=_forward,
+        model,
+        tokens(config, share.x),
+        share.y,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=local_seed(config, round_, share.client),
+        epochs=config.local_epochs,
+        steps=config.local_steps,
+        momentum=config.momentum,
+        forward=_forward,
     )
     return ArrayRecord(trainable_state(model)), report(res)
 
 
 def client_personalise(config: FFMConfig, share: ClientShare, arrays: ArrayRecord) -> dict:
     toks = ClientShare(
-        share.client, tokens(config, share.x), share.y, tokens(config, share.x_query),
+        share.client,
+        tokens(config, share.x),
+        share.y,
+        tokens(config, share.x_query),
         share.y_query,
     )
     return personalise_report(config, toks, _load(config, arrays), forward=_forward)
@@ -171,7 +189,9 @@ def ffm_task(config: FFMConfig) -> ServerTask:
         initial=ArrayRecord(state),
         evaluate=evaluate,
         compute_s=lambda c, m: float(compute.train_seconds(macs, float(m["samples"]))),
-        expected_compute_s=lambda n: float(compute.train_seconds(macs, expected_samples(config, n))),
+        expected_compute_s=lambda n: float(
+            compute.train_seconds(macs, expected_samples(config, n))
+        ),
         memory=memory,
         extras={
             "trainable_params": n_trainable,
