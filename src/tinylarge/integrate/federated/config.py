@@ -159,6 +159,9 @@ class FederatedConfig(BaseModel):
     model: ModelSpec | None = None
     strategy: StrategyName = "fedavg"
     selection: SelectionRef = "random"
+    selection_params: dict[str, float] = Field(
+        default_factory=dict, description="keyword arguments of the selection factory"
+    )
     n_holdout_clients: int = Field(
         0, ge=0, description="clients kept out of training, for personalisation"
     )

@@ -52,4 +52,4 @@ def load_selector(ref: str, config: Any) -> Selector:
         factory = getattr(import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise TinylargeError(f"cannot load selection {ref!r}: {exc}") from None
-    return factory(config)
+    return factory(config, **getattr(config, "selection_params", {}))
