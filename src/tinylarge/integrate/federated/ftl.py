@@ -55,9 +55,15 @@ class FTLConfig(FederatedConfig):
     backbone_arena_bytes: int | None = None
 
 
-def backbone_module(student: nn.Module) -> nn.Module:
-    """The student's blocks + global average pooling: what the device runs frozen, in int8."""
-    return nn.Sequential(*student.blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+def backbone_module(student: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+    """The student's blocks + global average pooling: what the device runs frozen, in int8.
+    (When the blocks already end at 1 x 1, only a flatten: the converter would otherwise emit a
+    SUM over one element, an op the code generator does not have.)"""
+    blocks = nn.Sequential(*student.blocks).eval()
+    with torch.no_grad():
+        spatial = blocks(torch.zeros(1, *input_shape)).shape[2:]
+    pool = [] if tuple(spatial) == (1, 1) else [nn.AdaptiveAvgPool2d(1)]
+    return nn.Sequential(*student.blocks, *pool, nn.Flatten()).eval()
 
 
 def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = False) -> dict:
@@ -96,7 +102,7 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         progress,
         "backbone",
     )
-    entry = cache.root / "ftl" / model_digest(student)
+    entry = cache.root / "ftl" / f"{model_digest(student)}-v2"
     path, meta_path = entry / "backbone_int8.tflite", entry / "backbone.json"
     if not meta_path.is_file():
         from tinylarge.tiny.quantize import quantize_model
@@ -105,7 +111,9 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         entry.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(config.seed)
         x_cal = server_ds.x_train[rng.permutation(len(server_ds.y_train))[:300]]
-        quantize_model(backbone_module(student), x_cal, path, seed=config.seed)
+        quantize_model(
+            backbone_module(student, ds.info.input_shape), x_cal, path, seed=config.seed
+        )
         runtime = TflmRuntime(path)
         meta = {
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
