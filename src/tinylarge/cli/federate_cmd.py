@@ -166,6 +166,9 @@ def federate(
         "radio": RadioConfig(band=band, max_distance_m=max_distance),
     }
     config = cls(**{k: v for k, v in values.items() if v is not None})
+    from tinylarge.integrate.federated.clients import check_clients
+
+    check_clients(config)  # a partition the data cannot give fails here, before Flower starts
     cache = ArtifactCache(cache_dir) if cache_dir else None
     with run_folder(runs_dir, f"federate-{framework}") as run_dir, RoundBar(config) as step:
         result = run_framework(config, cache=cache, out_dir=run_dir, progress=step)

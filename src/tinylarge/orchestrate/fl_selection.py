@@ -5,7 +5,9 @@ more than who trains alone. After FedCS (Nishio & Yonetani, ICC 2019: pick clien
 round deadline from their channel and compute) with a staleness bound for fairness (as Oort's,
 Lai et al., OSDI 2021, "Efficient Federated Learning via Guided Participant Selection"):
 
-1. clients not selected for ``max_staleness`` rounds are due and go first (stalest first);
+1. due clients go first: a client not selected for ``s`` rounds must train within the next
+   ``max_staleness - s + 1`` rounds; earliest-deadline-first (Liu & Layland, JACM 1973) takes now
+   as many of the most urgent as keeping every later deadline feasible needs;
 2. the round's deadline is the slowest due client's expected time, or, with none due, the
    ``k``-th smallest expected time;
 3. the rest of the ``k`` places go to clients expected within the deadline, stalest first, then
@@ -34,10 +36,8 @@ def select_network_aware(states: Sequence[ClientState], k: int, max_staleness: i
     """The ``k`` client ids of one round (rules in the module docstring); deterministic."""
     k = min(k, len(states))
     by_id = {s.client: s for s in states}
-    due = sorted(
-        (s for s in states if s.rounds_since_selected >= max_staleness),
-        key=lambda s: (-s.rounds_since_selected, s.expected_time_s, s.client),
-    )[:k]
+    urgent = sorted(states, key=lambda s: (-s.rounds_since_selected, s.expected_time_s, s.client))
+    due = urgent[: n_due(states, k, max_staleness)]
     times = sorted(s.expected_time_s for s in states)
     deadline = max(s.expected_time_s for s in due) if due else times[k - 1]
     chosen = [s.client for s in due]
@@ -54,6 +54,17 @@ def select_network_aware(states: Sequence[ClientState], k: int, max_staleness: i
         chosen += [s.client for s in rest[: k - len(chosen)]]
     assert all(c in by_id for c in chosen)
     return sorted(chosen)
+
+
+def n_due(states: Sequence[ClientState], k: int, max_staleness: int) -> int:
+    """How many of the most urgent clients must train now so that every client can still be
+    selected before its staleness passes ``max_staleness``: ``max_j (#{slack <= j} - k j)`` over
+    look-ahead rounds ``j``, where ``slack = max_staleness - rounds_since_selected``."""
+    slack = np.sort([max_staleness - s.rounds_since_selected for s in states])
+    need = 0
+    for j in range(int(slack.max(initial=0)) + 1):
+        need = max(need, int(np.searchsorted(slack, j, side="right")) - k * j)
+    return int(min(max(need, 0), k))
 
 
 def network_aware(config: Any, staleness_factor: float = 2.0) -> Selector:

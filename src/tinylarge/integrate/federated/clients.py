@@ -77,6 +77,21 @@ def evaluation_split(config: FederatedConfig) -> tuple[np.ndarray, np.ndarray]:
     return ds.x_train[server], ds.y_train[server]
 
 
+def check_clients(config: FederatedConfig) -> list[int]:
+    """Build the partition once before any engine starts, so that a partition the data cannot
+    give (too many clients for the groups, a client with fewer than 2 samples) is one error here
+    rather than a failure inside every ClientApp. Returns the clients' sizes."""
+    ds = load_split(config.dataset, config.split_seed)
+    sizes = [len(p) for p in partition_indices(ds, config)]
+    small = [c for c, n in enumerate(sizes) if n < 2]
+    if small:
+        raise TinylargeError(
+            f"client {small[0]} would hold {sizes[small[0]]} sample(s) with partition "
+            f"{config.partition!r} over {config.n_clients} clients; use fewer clients"
+        )
+    return sizes
+
+
 @dataclass(frozen=True)
 class ClientShare:
     """One client's arrays: its training data, and for a held-out client support and query."""

@@ -94,6 +94,7 @@ class Federation:
         self.n, self.dir = n_nodes, workdir
         self.port = free_port()
         self.procs: list[subprocess.Popen] = []
+        self.stopped_pids: set[int] = set()
         self.env = {
             **os.environ,
             "FLWR_HOME": str(workdir / "flwr-home"),
@@ -164,13 +165,19 @@ class Federation:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        left = []
         for pid in pids:
             try:
                 p = psutil.Process(pid)
                 if p.status() != psutil.STATUS_ZOMBIE:
-                    p.kill()
+                    p.terminate()
+                    left.append(p)
             except psutil.NoSuchProcess:
                 continue
+        _, alive = psutil.wait_procs(left, timeout=5.0)
+        for p in alive:
+            p.kill()
+        psutil.wait_procs(alive, timeout=5.0)
         return pids
 
     def _flwr(self, *args: str) -> dict[str, Any]:
@@ -199,7 +206,7 @@ def federation(n_nodes: int, workdir: Path) -> Iterator[Federation]:
         fed.start()
         yield fed
     finally:
-        fed.stop()
+        fed.stopped_pids = fed.stop()
 
 
 def write_app(app_dir: Path, config: FederatedConfig, result: Path) -> Path:
@@ -232,4 +239,8 @@ def run_deployment(config: FederatedConfig, progress: Any = None) -> dict[str, A
                             f"the deployed run ended as {status}: {_tail(work / 'superlink.log')}"
                         )
                 time.sleep(0.5)
-        return json.loads(result.read_text())
+        payload = json.loads(result.read_text())
+    # every process the federation ran (SuperLink, SuperNodes, SuperExecs, app processes):
+    # callers can check that none outlived the run
+    payload.setdefault("extras", {})["deployment_pids"] = sorted(fed.stopped_pids)
+    return payload

@@ -103,6 +103,9 @@ def run_pattern(
             f"federated clients load {config.dataset!r} (split seed {config.split_seed}) "
             f"themselves; got dataset {dataset.info.name!r}"
         )
+    from tinylarge.integrate.federated.clients import check_clients
+
+    check_clients(config)
     callback = progress if callable(progress) else None
     payload, wall_s = run_federation(config, serve, callback)
     result = FederatedResult.from_payload(config, payload, wall_s)

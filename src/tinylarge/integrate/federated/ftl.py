@@ -111,9 +111,7 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         entry.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(config.seed)
         x_cal = server_ds.x_train[rng.permutation(len(server_ds.y_train))[:300]]
-        quantize_model(
-            backbone_module(student, ds.info.input_shape), x_cal, path, seed=config.seed
-        )
+        quantize_model(backbone_module(student, ds.info.input_shape), x_cal, path, seed=config.seed)
         runtime = TflmRuntime(path)
         meta = {
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -265,7 +263,10 @@ def serve(grid: Any, config: FederatedConfig, progress: Progress) -> dict[str, A
 
 def run(config: FTLConfig | None = None, **io: Any) -> Any:
     """``run_ftl``: build (or load) the int8 backbone on the server, then federate the head."""
+    from tinylarge.integrate.federated.clients import check_clients
+
     config = config or FTLConfig()
+    check_clients(config)
     cache = io.pop("cache", None) or ArtifactCache()
     if config.backbone_path is None:
         meta = build_backbone(config, cache, progress=bool(io.get("progress") is True))
