@@ -21,7 +21,9 @@ TFLM arena + :data:`TFLM_RUNTIME_RAM_BYTES` (estimates, modelled). Cores QEMU ca
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -207,15 +209,20 @@ def measure_facts(
     from tinylarge.tiny.mcu.tflm import measure_tflm, random_inputs
 
     x = random_inputs(model_bytes, n_inputs, seed)
-    runs = dict(facts.runs)
-    for core in cores:
+
+    def run(core: str) -> CoreRun:
         tflm = measure_tflm(model_bytes, x, core, "cmsis_nn", cache_root=cache_root)
         try:
             gen, err = measure_generated(model_bytes, x, core, cache_root=cache_root), None
         except TinylargeError as exc:  # e.g. an op the code generator does not support
             gen, err = None, str(exc).splitlines()[0]
-        runs[core] = CoreRun(tflm, gen, err)
-    return replace(facts, runs=runs)
+        return CoreRun(tflm, gen, err)
+
+    cores = list(cores)
+    # the work is compilers and QEMU in subprocesses: one thread per CPU keeps them all busy
+    with ThreadPoolExecutor(max_workers=min(len(cores), os.cpu_count() or 1) or 1) as pool:
+        done = dict(zip(cores, pool.map(run, cores), strict=True))
+    return replace(facts, runs={**facts.runs, **done})
 
 
 def profile_facts(facts: ModelFacts, device: DeviceProfile) -> ProfileResult:

@@ -43,6 +43,7 @@ def cached_compile(
     if obj.is_file():
         return obj
     obj.parent.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     src = work / f"{key[:16]}{suffix}"
     src.write_text(source_text)
     (work / "tl_counter.h").write_text(COUNTER_H)

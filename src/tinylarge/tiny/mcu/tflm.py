@@ -28,6 +28,7 @@ import os
 import re
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,13 @@ def measure_tflm(
     kernels: str = "cmsis_nn",
     cache_root: Path | None = None,
     jobs: int | None = None,
+    per_op: bool = True,
 ) -> TflmMeasurement:
-    """Run ``model`` on ``inputs`` (int8, batch first) in TFLM on ``core`` under QEMU."""
+    """Run ``model`` on ``inputs`` (int8, batch first) in TFLM on ``core`` under QEMU.
+
+    ``per_op=False`` skips the ``ops`` build (``ops`` then empty): one harness compile fewer
+    for an op set not seen before, for callers that need outputs and totals only.
+    """
     model_bytes = read_model(model)
     graph = load_graph(model_bytes)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -135,7 +141,7 @@ def measure_tflm(
     cache_root = cache_root or default_cache_root()
     tree = find_tree()
     target = get_target(core)
-    key = _result_key(model_bytes, x.tobytes(), core, kernels, tree)
+    key = _result_key(model_bytes, x.tobytes(), core, kernels, tree, per_op)
     cached = cache_root / "runs" / f"{key}.json"
     if cached.is_file():
         return TflmMeasurement.from_dict(json.loads(cached.read_text()))
@@ -143,54 +149,22 @@ def measure_tflm(
     src = writable_copy(tree, cache_root)
     plan = build_plan(core, kernels, src)
     bindings = build.bindings_for(graph.opcodes, src)
-    cmds = build.select(plan, src, [b.register_fn for b in bindings])
-    stats = {"compile_s": 0.0, "n_compiled": 0, "n_cached": 0}
     with tempfile.TemporaryDirectory(prefix="tl_tflm_") as tmp:
         work = Path(tmp)
         (work / "model.tflite").write_bytes(model_bytes)
         (work / "inputs.bin").write_bytes(x.tobytes())
-        data = firmware.assemble(
-            plan,
-            harness.data_source(
-                str(work / "model.tflite"), str(work / "inputs.bin"), len(x), tin.size_bytes,
-                tout.size_bytes,
-            ),
-            work / "data.o",
+        blob = harness.data_source(
+            str(work / "model.tflite"), str(work / "inputs.bin"), len(x), tin.size_bytes,
+            tout.size_bytes,
         )  # fmt: skip
-        start = firmware.startup_object(plan, cache_root, work)
-        source = harness.harness_source(bindings)
-        objs = {
-            name: firmware.harness_object(plan, source, defs, cache_root, src, work)
-            for name, defs in (
-                ("deploy", ["-DTL_WITH_TFLM=1", "-DTL_TIME_OPS=0"]),
-                ("ops", ["-DTL_WITH_TFLM=1", "-DTL_TIME_OPS=1"]),
-                ("empty", ["-DTL_WITH_TFLM=0", "-DTL_TIME_OPS=0"]),
-            )
-        }
-        t_link = time.perf_counter()
-        for level in range(3):
-            compiled = build.compile_objects(cmds, src, tree, cache_root, jobs)
-            for k, v in (("compile_s", compiled.compile_s), ("n_compiled", compiled.n_compiled)):
-                stats[k] += v
-            stats["n_cached"] = compiled.n_cached
-            lib = firmware.archive(compiled.paths, work / "libtflm.a")
-            try:
-                elf = firmware.link(
-                    plan, target, [objs["deploy"], start, data], [lib], work / "d.elf"
-                )
-                break
-            except firmware.UndefinedSymbolError:
-                if level == 2:
-                    raise
-                cmds = build.widen(plan, cmds, level + 1)
-        ops_elf = firmware.link(plan, target, [objs["ops"], start, data], [lib], work / "o.elf")
-        empty_elf = firmware.link(plan, target, [objs["empty"], start, data], [], work / "e.elf")
-        stats["link_s"] = time.perf_counter() - t_link
+        elfs, stats = _firmware(
+            plan, target, bindings, blob, tree, src, cache_root, work, jobs, per_op
+        )
         t_run = time.perf_counter()
-        deploy_out = _run(target, elf)
-        ops_out = _run(target, ops_elf)
+        deploy_out = _run(target, elfs["deploy"])
+        ops_out = _run(target, elfs["ops"]) if per_op else ""
         stats["run_s"] = time.perf_counter() - t_run
-        sizes = {"deploy": asdict(section_sizes(elf)), "empty": asdict(section_sizes(empty_elf))}
+        sizes = {k: asdict(section_sizes(elfs[k])) for k in ("deploy", "empty")}
     result = _parse(deploy_out, ops_out, sizes, graph, bindings, core, kernels, target)
     result = TflmMeasurement(**{**asdict(result), "ops": result.ops, "build": stats})
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -200,10 +174,58 @@ def measure_tflm(
     return result
 
 
-def _result_key(model: bytes, inputs: bytes, core: str, kernels: str, tree: Path) -> str:
+def _firmware(plan, target, bindings, blob, tree, src, cache_root, work, jobs, per_op):
+    """Compile what is missing and link the ``deploy``, ``ops`` and ``empty`` ELFs."""
+    data = firmware.assemble(plan, blob, work / "data.o")
+    start = firmware.startup_object(plan, cache_root, work)
+    source = harness.harness_source(bindings)
+    variants = {  # the empty build's source names no op: one object per core
+        "deploy": (source, ["-DTL_WITH_TFLM=1", "-DTL_TIME_OPS=0"]),
+        "ops": (source, ["-DTL_WITH_TFLM=1", "-DTL_TIME_OPS=1"]),
+        "empty": (harness.harness_source([]), ["-DTL_WITH_TFLM=0", "-DTL_TIME_OPS=0"]),
+    }
+    if not per_op:
+        del variants["ops"]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=3) as pool:  # each compile is a subprocess
+        futures = {
+            name: pool.submit(
+                firmware.harness_object, plan, text, defs, cache_root, src, work / name
+            )
+            for name, (text, defs) in variants.items()
+        }
+        objs = {name: f.result() for name, f in futures.items()}
+    stats = {"harness_s": time.perf_counter() - t0, "compile_s": 0.0, "n_compiled": 0}
+    cmds = build.select(plan, src, [b.register_fn for b in bindings])
+    for level in range(3):  # the first guess, then wider sets if the link misses a symbol
+        compiled = build.compile_objects(cmds, src, tree, cache_root, jobs)
+        stats["compile_s"] += compiled.compile_s
+        stats["n_compiled"] += compiled.n_compiled
+        stats["n_objects"] = len(compiled.paths)
+        lib = firmware.archive(compiled.paths, work / "libtflm.a")
+        t0 = time.perf_counter()
+        try:
+            deploy = [objs["deploy"], start, data]
+            elfs = {"deploy": firmware.link(plan, target, deploy, [lib], work / "d.elf")}
+            break
+        except firmware.UndefinedSymbolError:
+            if level == 2:
+                raise
+            cmds = build.widen(plan, cmds, level + 1)
+    if "ops" in objs:
+        elfs["ops"] = firmware.link(plan, target, [objs["ops"], start, data], [lib], work / "o.elf")
+    elfs["empty"] = firmware.link(plan, target, [objs["empty"], start, data], [], work / "e.elf")
+    stats["link_s"] = time.perf_counter() - t0
+    return elfs, stats
+
+
+def _result_key(
+    model: bytes, inputs: bytes, core: str, kernels: str, tree: Path, per_op: bool
+) -> str:
     parts = [
-        RESULT_VERSION, hashlib.sha256(model).hexdigest(), hashlib.sha256(inputs).hexdigest(),
-        core, kernels, tree_hash(tree), build.compiler_version("arm-none-eabi-g++"),
+        RESULT_VERSION, str(per_op), hashlib.sha256(model).hexdigest(),
+        hashlib.sha256(inputs).hexdigest(), core, kernels, tree_hash(tree),
+        build.compiler_version("arm-none-eabi-g++"),
         harness.HARNESS_CC, harness.DATA_S, STARTUP_C,
     ]  # fmt: skip
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
@@ -231,7 +253,7 @@ def _parse(deploy_out, ops_out, sizes, graph, bindings, core, kernels, target) -
         stacks.append(int(m.group(3)))
         outputs.append(body)
     records = [ln.split() for ln in ops_out.splitlines() if ln.startswith("op ")]
-    ops = _attribute(records, graph, bindings, target.instructions_per_tick)
+    ops = _attribute(records, graph, bindings, target.instructions_per_tick) if ops_out else []
     dep, emp = sizes["deploy"], sizes["empty"]
     flash = (dep["text"] + dep["data"]) - (emp["text"] + emp["data"])
     static_ram = (dep["data"] + dep["bss"]) - (emp["data"] + emp["bss"]) - harness.ARENA_BYTES
