@@ -379,12 +379,12 @@ def main(argv: list[str]) -> int:
         models = fixture_models() + ([] if quick else student_models(Path(tmp)))
         rows = measure_all(models)
         instr, models_fit, loo_instr = calibration(rows)
+        if "--write-calibration" in argv:
+            meta = {"models": [r["path"].name for r in rows], "inputs": f"{N_INPUTS} seeded"}
+            costmodel.dump_calibration(instr, models_fit, meta)
+        stored = costmodel.load_calibration()
+        stored_ok = all(stored.instructions.get(k) == v for k, v in instr.items())
         cli_s = profile_cli_s(rows[-1]["path"])
-    if "--write-calibration" in argv:
-        meta = {"models": [r["path"].name for r in rows], "inputs": f"{N_INPUTS} seeded"}
-        costmodel.dump_calibration(instr, models_fit, meta)
-    stored = costmodel.load_calibration()
-    stored_ok = all(stored.instructions.get(k) == v for k, v in instr.items())
     cold_s = None if quick else cold_build_s()
     body = render(rows, instr, models_fit, loo_instr, cold_s, cli_s, stored_ok)
     write_section("mcu", body)

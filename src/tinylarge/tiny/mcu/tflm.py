@@ -60,8 +60,23 @@ class OpCount:
     instructions: int
 
 
+class RunOutputs:
+    """What every on-device run has: hex outputs and instructions per input."""
+
+    outputs: list[str]
+    instructions: list[int]
+
+    @property
+    def instructions_median(self) -> int:
+        return int(np.median(self.instructions))
+
+    def output_array(self) -> np.ndarray:
+        """Outputs as int8, shape ``(n_inputs, output_bytes)``."""
+        return np.array([np.frombuffer(bytes.fromhex(h), dtype=np.int8) for h in self.outputs])
+
+
 @dataclass(frozen=True)
-class TflmMeasurement:
+class TflmMeasurement(RunOutputs):
     """A model in TFLM on one emulated core with one kernel set (see the module doc)."""
 
     core: str
@@ -80,14 +95,6 @@ class TflmMeasurement:
     @property
     def ram_bytes(self) -> int:
         return self.arena_used_bytes + self.static_ram_bytes
-
-    @property
-    def instructions_median(self) -> int:
-        return int(np.median(self.instructions))
-
-    def output_array(self) -> np.ndarray:
-        """Outputs as int8, shape ``(n_inputs, output_bytes)``."""
-        return np.array([np.frombuffer(bytes.fromhex(h), dtype=np.int8) for h in self.outputs])
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -226,7 +233,7 @@ def _result_key(
         RESULT_VERSION, str(per_op), hashlib.sha256(model).hexdigest(),
         hashlib.sha256(inputs).hexdigest(), core, kernels, tree_hash(tree),
         build.compiler_version("arm-none-eabi-g++"),
-        harness.HARNESS_CC, harness.DATA_S, STARTUP_C,
+        harness.HARNESS_CC, harness.COMMON_C, harness.DATA_S, STARTUP_C,
     ]  # fmt: skip
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
