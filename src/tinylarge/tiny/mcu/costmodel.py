@@ -205,10 +205,12 @@ class InstructionModel:
 
 
 def fit_instruction_model(core: str, samples: Sequence[tuple[str, int, int]]) -> InstructionModel:
-    """Non-negative least squares over measured ops ``(class, work, instructions)``.
+    """Non-negative least squares over measured ops ``(class, work, instructions)``, in relative
+    terms (each row divided by its measured count), so a 200-instruction RESHAPE weighs as much
+    as a million-instruction convolution and the per-op overhead is set by the small ops.
 
     One coefficient per class seen, and one shared per-op overhead; a class with no sample is
-    left out (the model then has nothing to say about it: coefficient 0, labelled by the caller).
+    left out (the model then has nothing to say about it).
     """
     from scipy.optimize import nnls
 
@@ -220,6 +222,8 @@ def fit_instruction_model(core: str, samples: Sequence[tuple[str, int, int]]) ->
             a[i, classes.index(cls)] = work
         a[i, -1] = 1.0
         b[i] = instr
+    weight = 1.0 / np.maximum(b, 1.0)
+    a, b = a * weight[:, None], b * weight
     # scale columns so the solver sees numbers of one magnitude
     scale = np.maximum(np.abs(a).max(axis=0), 1.0)
     coef, _ = nnls(a / scale, b)
