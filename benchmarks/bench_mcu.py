@@ -237,10 +237,12 @@ def render(rows, instr, models, loo_instr, cold_s, cli_s, stored_ok) -> str:
         f"{N_INPUTS} seeded uniform int8 per model; instructions are the median over them;",
         '"exact" = every output byte equals the x86 TFLM oracle (`tflite-micro` wheel).',
         "M0+ = ARMv6-M code on QEMU's AN385 (Cortex-M3 core): instructions of the M0+ code.",
+        "Op classes: kernel instructions by class (their sum is below the total by TFLM's",
+        "dispatch). TFLM objects: compiled objects the model's op set needs (of make's 315).",
         "",
         "| model | core | kernels | exact | flash B | RAM B | arena B | stack B | instructions "
-        "| conv | depthwise | FC | pool | elementwise | other |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| conv | depthwise | FC | pool | elementwise | other | TFLM objects |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         for (core, kernels), (m, exact) in r["tflm"].items():
@@ -250,7 +252,7 @@ def render(rows, instr, models, loo_instr, cold_s, cli_s, stored_ok) -> str:
                 f"| {m.flash_bytes:,} | {m.ram_bytes:,} | {m.arena_used_bytes:,} "
                 f"| {m.stack_bytes:,} | {m.instructions_median:,} | "
                 + " | ".join(f"{cls.get(c, 0):,}" for c in costmodel.OP_CLASSES)
-                + " |"
+                + f" | {m.build.get('n_objects', '-')} |"
             )
         for core in CORES:
             if core in r["gen"]:
@@ -261,12 +263,12 @@ def render(rows, instr, models, loo_instr, cold_s, cli_s, stored_ok) -> str:
                     f"| {g.flash_bytes:,} | {g.ram_bytes:,} | {g.arena_bytes:,} "
                     f"| {g.stack_bytes:,} | {g.instructions_median:,} "
                     f"({g.instructions_median / t.instructions_median:.2f}x CMSIS-NN) "
-                    "| | | | | | |"
+                    "| | | | | | | |"
                 )
             else:
                 lines.append(
                     f"| {r['label']} | {core} | generated C | - | | | | | "
-                    f"{r['gen_error'].get(core, '')} | | | | | | |"
+                    f"{r['gen_error'].get(core, '')} | | | | | | | |"
                 )
     lines += [
         "",

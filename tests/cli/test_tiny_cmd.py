@@ -43,7 +43,8 @@ def test_profile_all_json_has_the_contract_keys():
             "latency_s", "energy_j",
         } <= set(row)  # fmt: skip
         assert row["macs"] == 2_664_768
-        assert set(row["basis"].values()) == {"modelled"}  # --no-measure: nothing measured
+        tflm = row["runtimes"]["tflm_cmsis_nn"]
+        assert set(tflm["basis"].values()) == {"modelled"}  # --no-measure: nothing run
         assert set(row["runtimes"]) == {"tflm_cmsis_nn", "generated_c"}
     assert out.stderr == ""  # nothing for humans was asked for
 
@@ -59,7 +60,7 @@ def test_profile_measures_where_qemu_runs_the_core_and_labels_every_figure():
         assert runtime["available"]
         assert set(runtime["basis"].values()) <= {"measured", "modelled"}
         assert runtime["basis"]["ram_bytes"] == "measured"
-    assert set(esp["basis"].values()) == {"modelled"}
+    assert set(esp["runtimes"]["tflm_cmsis_nn"]["basis"].values()) == {"modelled"}
 
 
 def test_profile_one_device_prints_tables_on_stderr_only():

@@ -12,6 +12,7 @@ import pytest
 
 from tinylarge.errors import TinylargeError
 from tinylarge.tiny.graph import load_graph
+from tinylarge.tiny.mcu.costmodel import load_calibration
 from tinylarge.tiny.mcu.tflm import measure_tflm, random_inputs
 from tinylarge.tiny.runtime import TflmRuntime
 
@@ -81,3 +82,12 @@ def test_reference_kernels_are_exact_and_slower_than_cmsis_nn(kws):
 def test_inputs_of_the_wrong_size_are_refused():
     with pytest.raises(TinylargeError, match="490"):
         measure_tflm(KWS, np.zeros((1, 10), dtype=np.int8), "cortex-m4", "cmsis_nn")
+
+
+@pytest.mark.parametrize("model", [KWS, AD], ids=lambda p: p.stem)
+def test_the_stored_calibration_instructions_are_what_the_m4_measures(model):
+    """calibration.yaml holds measurements, not tuned numbers: re-measure them (the benchmark's
+    inputs: 3 seeded, seed 0). The M33's are re-measured by benchmarks/bench_mcu.py."""
+    stored = load_calibration().instructions[(model.stem, "cortex-m4")]
+    m = measure_tflm(model, random_inputs(model, 3, seed=0), "cortex-m4", "cmsis_nn")
+    assert m.instructions_median == stored
