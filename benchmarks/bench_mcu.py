@@ -101,7 +101,8 @@ def measure_all(models: list[tuple[str, Path]]) -> list[dict]:
         x = random_inputs(path, N_INPUTS, seed=0)
         oracle = TflmRuntime(path, arena_bytes=1_000_000).invoke_int8(x).reshape(len(x), -1)
         graph = load_graph(path)
-        row = {"label": label, "path": path, "graph": graph, "tflm": {}, "gen": {}, "gen_error": {}}
+        row = {"label": label, "path": path, "size_bytes": path.stat().st_size, "graph": graph}
+        row.update({"tflm": {}, "gen": {}, "gen_error": {}})
         for core in CORES:
             for kernels in ("cmsis_nn", "reference"):
                 if kernels == "reference" and core not in REFERENCE_CORES:
@@ -199,7 +200,7 @@ def predictions(rows: list[dict]) -> list[list[str]]:
                           r["gen_error"].get(core))
             for core in CORES
         }  # fmt: skip
-        facts = ModelFacts(r["graph"], r["path"].stat().st_size, 0, runs)
+        facts = ModelFacts(r["graph"], r["size_bytes"], 0, runs)
         for dev in mcus:
             p = profile_facts(facts, dev)
             t, g = p.runtimes["tflm_cmsis_nn"], p.runtimes["generated_c"]
