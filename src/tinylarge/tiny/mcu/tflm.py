@@ -238,10 +238,20 @@ def _result_key(
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+# main()'s exit codes (harness.HARNESS_CC)
+_EXIT = {
+    3: "the op resolver refused one of the model's ops",
+    4: f"AllocateTensors failed (the harness arena is {harness.ARENA_BYTES} B)",
+    5: "the model's input/output sizes differ from the harness's",
+    6: "Invoke failed",
+}
+
+
 def _run(target, elf: Path) -> str:
     rc, out = run_qemu(target, elf, timeout_s=600, icount=True)
     if rc != 0:
-        raise TinylargeError(f"TFLM firmware on {target.name} exited with {rc}: {out[-500:]!r}")
+        why = _EXIT.get(rc, "crashed or timed out")
+        raise TinylargeError(f"TFLM firmware on {target.name} exited with {rc} ({why})")
     return out
 
 

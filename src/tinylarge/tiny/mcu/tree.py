@@ -169,7 +169,7 @@ def build_plan(core: str, kernels: str, src: Path) -> BuildPlan:
     cmds = tuple(_parse(line) for line in res.stdout.decode().splitlines() if " -c " in line)
     if not cmds:
         raise TinylargeError("TFLM make -n listed no compile command")
-    tmp = cached.with_suffix(".tmp")
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps([c.__dict__ for c in cmds]))
     os.replace(tmp, cached)
     return BuildPlan(core, kernels, cmds)
