@@ -15,7 +15,8 @@ them in QEMU with ``-icount shift=0``. What it reports, and how each number is c
 - ``ram_bytes = arena_used_bytes() + static_ram_bytes``: the arena TFLM planned on this 32-bit
   core (I/O tensors included) plus ``(data + bss)`` of ``deploy`` minus ``empty`` minus the
   static arena buffer (interpreter, resolver, allocator state, TFLM's globals). The stack is
-  reported apart (``stack_bytes``: high-water mark of ``Invoke()``, painted and scanned).
+  reported apart (``stack_bytes``: high-water mark of ``Invoke()``, painted and scanned from
+  256 B below ``main``'s stack pointer, so it misses up to 256 B: a lower bound).
 
 Results are cached as JSON by a hash of everything that determines them.
 """
