@@ -8,7 +8,9 @@ stack and prints the output. An ``empty`` twin has the same harness without the 
 - ``flash_bytes`` = ``(text + data)`` of the model firmware minus the empty one: the model's code,
   its constant weights and requantization tables, and the kernel library it calls;
 - ``ram_bytes`` = ``(data + bss)`` minus the empty one: the generated code's static arena plus the
-  caller's input and output buffers (TFLM keeps those inside its arena, so both sides count them);
+  caller's input and output buffers -- or, when the generator offers zero-copy I/O
+  (``<prefix>_input()`` / ``<prefix>_output()`` in its arena), the arena alone, the harness
+  writing the input there; either way every I/O byte is counted once, as TFLM's arena does;
 - ``instructions``: per input, exact to one SysTick tick.
 
 Results are cached by a hash of the generated sources, the harness, the flags and the inputs.
@@ -42,7 +44,7 @@ from tinylarge.tiny.toolchain import (
     section_sizes,
 )
 
-RESULT_VERSION = "1"
+RESULT_VERSION = "2"
 PREFIX = "tl_model"
 OPT = "-O2"  # TFLM compiles its kernels at -O2 (KERNEL_OPTIMIZATION_LEVEL)
 
@@ -58,7 +60,7 @@ MAIN_C = r"""
 #include "tl_inputs.h"
 
 {common}
-#if TL_WITH_MODEL
+#if TL_WITH_MODEL && !TL_ZERO_COPY
 static int8_t tl_in[{P}_INPUT_SIZE];
 static int8_t tl_out[{P}_OUTPUT_SIZE];
 #endif
@@ -66,7 +68,15 @@ static int8_t tl_out[{P}_OUTPUT_SIZE];
 int main(void) {{
   for (int i = 0; i < TL_N_INPUTS; ++i) {{
     const int8_t *x = tl_inputs[i];
-#if TL_WITH_MODEL
+#if TL_WITH_MODEL && TL_ZERO_COPY /* I/O inside the generated arena, as TFLM's */
+    memcpy({prefix}_input(), x, {P}_INPUT_SIZE);
+    tl_paint_stack();
+    tl_counter_start();
+    if ({prefix}_invoke(NULL, NULL) != 0) return 6;
+    const unsigned long ticks = (unsigned long)tl_counter_ticks();
+    const uint8_t *y = (const uint8_t *){prefix}_output();
+    const int n_print = {P}_OUTPUT_SIZE;
+#elif TL_WITH_MODEL
     memcpy(tl_in, x, sizeof(tl_in));
     tl_paint_stack();
     tl_counter_start();
@@ -129,7 +139,7 @@ def measure_generated(
     with tempfile.TemporaryDirectory(prefix="tl_genc_") as tmp:
         work = Path(tmp)
         code = codegen(model_bytes, work / "c", prefix=PREFIX, measure_tflm_arena=False)
-        sources = sorted((work / "c").iterdir())
+        sources = sorted(p for p in (work / "c").rglob("*") if p.is_file())
         digest = hashlib.sha256()
         for part in (
             RESULT_VERSION,
@@ -143,19 +153,22 @@ def measure_generated(
         ):
             digest.update(part.encode() + b"\0")
         for path in sources:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            digest.update(str(path.relative_to(work)).encode() + b"\0" + path.read_bytes())
         digest.update(x.tobytes())
         cached = cache_root / "runs" / f"genc-{digest.hexdigest()}.json"
         if cached.is_file():
             return GeneratedMeasurement(**json.loads(cached.read_text()))
         graph = load_graph(model_bytes)
+        # a generator with zero-copy I/O (<p>_input()/<p>_output() in the arena) is measured
+        # through it, so its I/O counts once, inside its arena, as TFLM's does
+        zero_copy = f"{PREFIX}_input(void)" in (work / "c" / f"{PREFIX}.h").read_text()
         n_out = graph.tensors[graph.outputs[0]].size_bytes
         (work / "tl_inputs.h").write_text(_inputs_header(x, n_out))
         elfs = {}
         for name, with_model in (("model", 1), ("empty", 0)):
             main = work / f"main_{name}.c"
             main.write_text(
-                f"#define TL_WITH_MODEL {with_model}\n"
+                f"#define TL_WITH_MODEL {with_model}\n#define TL_ZERO_COPY {int(zero_copy)}\n"
                 + MAIN_C.format(prefix=PREFIX, P=PREFIX.upper(), common=COMMON_C)
             )
             c_files = [p for p in sources if p.suffix == ".c"] if with_model else []
@@ -163,7 +176,7 @@ def measure_generated(
             out_dir.mkdir()
             elfs[name] = compile_target(
                 target, [*c_files, main], out_dir / "app.elf", opt=opt,
-                include=[work / "c", work],
+                include=sorted({p.parent for p in sources}) + [work],
             )  # fmt: skip
         rc, stdout = run_qemu(target, elfs["model"], timeout_s=600, icount=True)
         if rc != 0:
