@@ -22,7 +22,7 @@ def test_generated_c_is_bit_exact_and_its_memory_is_counted(model, tmp_path):
     ref = TflmRuntime(model, arena_bytes=400_000).invoke_int8(x).reshape(len(x), -1)
     np.testing.assert_array_equal(g.output_array(), ref)
     code = codegen(model, tmp_path / "c", measure_tflm_arena=False)
-    io = x.shape[1] + ref.shape[1]
+    io = x[0].size + ref.shape[1]
     # the static arena, plus the caller's I/O buffers unless the generator keeps I/O in its arena
     assert max(code.arena_bytes, io) <= g.ram_bytes <= code.arena_bytes + io + 256
     assert g.flash_bytes > code.weight_bytes
