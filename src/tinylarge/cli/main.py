@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "integrate_cmd",
     "offload_cmd",
     "large_cmd",
+    "secure_cmd",
 )
 
 
