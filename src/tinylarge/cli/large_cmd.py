@@ -32,6 +32,27 @@ def serve(
     workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
     max_batch_size: int = typer.Option(32, min=1),
     max_wait_s: float = typer.Option(0.005, min=0.0, max=1.0),
+    registry: str = typer.Option(
+        "sqlite:///tinylarge-registry.db",
+        "--registry",
+        help="device registry database: sqlite:///PATH, postgresql+psycopg://USER@HOST:PORT/DB, "
+        "or 'none' (stateless tokens only)",
+    ),
+    admin_secret_file: Path = typer.Option(
+        Path("admin-secret.hex"),
+        "--admin-secret-file",
+        help="operator key (hex), created if missing; `tinylarge token operator "
+        "--secret-file admin-secret.hex` issues an operator token",
+    ),
+    bundle_key: list[Path] = typer.Option(
+        [], "--bundle-key", help="public.pem whose signed bundles the service accepts (repeatable)"
+    ),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS"),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM key of --tls-cert"),
+    rate_limit: float | None = typer.Option(
+        None, "--rate-limit", min=0.001, help="requests/s per device (default: unlimited)"
+    ),
+    rate_burst: int = typer.Option(20, "--rate-burst", min=1, help="burst per device"),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run the LargeML inference service (FastAPI/uvicorn) until interrupted.
@@ -67,6 +88,19 @@ def serve(
                 write_secret(secret_file)
                 console.print(f"created token key {secret_file} (mode 600)")
             cfg = cfg.model_copy(update={"secret_file": str(secret_file.resolve())})
+        if config is None:  # the command line describes the whole service
+            cfg = cfg.model_copy(
+                update=_security_options(
+                    registry,
+                    admin_secret_file,
+                    bundle_key,
+                    tls_cert,
+                    tls_key,
+                    rate_limit,
+                    rate_burst,
+                )
+            )
+            cfg = ServiceConfig.model_validate(cfg.model_dump())
         # load every model here first: a bad checkpoint is a clear error, not a failed startup
         backends = {spec.name: load_backend(spec) for spec in cfg.models}
         if workers == 1:
@@ -77,7 +111,7 @@ def serve(
             # uvicorn starts the workers itself: they rebuild the app from the config JSON
             os.environ[CONFIG_ENV] = cfg.model_dump_json()
             target = "tinylarge.large.service.main:app_from_env"
-    url = f"http://{host}:{port}"
+    url = f"{'https' if cfg.tls_cert_file else 'http'}://{host}:{port}"
     console.print(f"serving {sorted(backends)} at {url} ({workers} worker(s)); Ctrl-C stops")
     if json_out:  # printed before serving: the server runs until it is interrupted
         emit_json({"url": url, "workers": workers, "models": sorted(backends)})
@@ -89,7 +123,48 @@ def serve(
         workers=workers,
         log_level="info",
         ws="none",
+        ssl_certfile=cfg.tls_cert_file,
+        ssl_keyfile=cfg.tls_key_file,
     )
+
+
+def _security_options(
+    registry: str,
+    admin_secret_file: Path,
+    bundle_key: list[Path],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    rate_limit: float | None,
+    rate_burst: int,
+) -> dict:
+    """The registry / admin / TLS / rate-limit part of a service config from ``serve`` options."""
+    from tinylarge.errors import TinylargeError
+    from tinylarge.secure.keys import load_public_key
+    from tinylarge.secure.tokens import write_secret
+
+    if (tls_cert is None) != (tls_key is None):
+        raise TinylargeError("TLS needs both --tls-cert and --tls-key")
+    for path in [p for p in (tls_cert, tls_key) if p is not None]:
+        if not path.is_file():
+            raise TinylargeError(f"TLS file {str(path)!r} does not exist")
+    for pem in bundle_key:
+        load_public_key(pem)  # a clear error now rather than at startup
+    if registry != "none":
+        from tinylarge.large.service.registry import make_engine
+
+        make_engine(registry).dispose()  # an unsupported URL names itself and the valid forms
+    if not admin_secret_file.exists():
+        write_secret(admin_secret_file)
+        console.print(f"created operator key {admin_secret_file} (mode 600)")
+    return {
+        "registry_url": None if registry == "none" else registry,
+        "admin_secret_file": str(admin_secret_file.resolve()),
+        "bundle_public_keys": [str(p.resolve()) for p in bundle_key],
+        "tls_cert_file": None if tls_cert is None else str(tls_cert.resolve()),
+        "tls_key_file": None if tls_key is None else str(tls_key.resolve()),
+        "rate_limit_rps": rate_limit,
+        "rate_limit_burst": rate_burst,
+    }
 
 
 def token(
