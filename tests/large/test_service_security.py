@@ -53,6 +53,7 @@ def secured(service_config, teacher, tmp_path):
         f"sqlite:///{tmp_path / 'reg.db'}",
         rate_limit_rps=20.0,
         rate_limit_burst=5,
+        rate_limit_delay_s=0.0,
     )
     app = create_app(cfg, backends={MODEL: teacher})
     with serve_in_thread(app) as url, OperatorClient(url, admin_token(tmp_path)) as op:

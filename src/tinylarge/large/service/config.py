@@ -47,7 +47,11 @@ class ServiceConfig(BaseModel):
     )
     rate_limit_burst: int = Field(20, ge=1, description="requests a device may send at once")
     rate_limit_delay_s: float = Field(
-        0.0, ge=0.0, le=10.0, description="hold 429 answers this long (slows a closed-loop flood)"
+        1.0,
+        ge=0.0,
+        le=10.0,
+        description="hold each 429 this long before sending it: a client flooding over N "
+        "connections then gets at most N refusals per delay, each costing a sleeping task",
     )
     max_bundle_bytes: int = Field(8 << 20, ge=1024, description="largest bundle upload")
     tls_cert_file: str | None = Field(None, description="PEM certificate: serve HTTPS")

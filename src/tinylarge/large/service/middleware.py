@@ -3,7 +3,8 @@ and a last-resort 500.
 
 - With a :class:`Guard`, the bearer token is checked once here and the outcome put in the
   request's state (``identity``) for the routes; a caller over its rate gets 429 with
-  ``Retry-After`` before its body is read (optionally held ``rate_limit_delay_s`` first).
+  ``Retry-After`` before its body is read, held ``rate_limit_delay_s`` first (a tarpit: a
+  client flooding over N connections gets at most N refusals per delay, for no CPU).
 - Bodies larger than the limit get 413 before the app reads them: the declared
   ``Content-Length`` is checked first, and a chunked body is buffered only up to the limit.
   Bundle uploads (``/v1/admin/bundles``) have their own, larger limit.
@@ -109,8 +110,8 @@ class ServiceMiddleware:
                     key = identity.device_id or f"ip:{client[0]}"
                     wait_s = self.guard.limiter.take(key)
                     if wait_s > 0:
-                        if self.rate_limit_delay_s > 0:
-                            await asyncio.sleep(min(self.rate_limit_delay_s, wait_s))
+                        if self.rate_limit_delay_s > 0:  # tarpit: a sleeping task, no CPU
+                            await asyncio.sleep(self.rate_limit_delay_s)
                         retry = [(b"retry-after", b"%d" % max(1, math.ceil(wait_s)))]
                         for m in _json_message(429, f"rate limit exceeded for {key}", retry):
                             await send_wrapper(m)

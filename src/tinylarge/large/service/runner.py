@@ -95,12 +95,14 @@ def wait_healthy(
     raise TinylargeError(f"the service at {base_url} did not become healthy")
 
 
-@contextlib.contextmanager
-def serve_in_subprocess(
-    config: ServiceConfig, workers: int = 1, host: str = "127.0.0.1", log_level: str = "warning"
-) -> Iterator[str]:
-    """Run the service for ``config`` as ``uvicorn`` with ``workers`` processes; yields its URL."""
-    port = free_port(host)
+def start_service(
+    config: ServiceConfig,
+    port: int,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    log_level: str = "warning",
+) -> subprocess.Popen:
+    """Start ``uvicorn`` for ``config`` in its own process group (``os.killpg`` stops it all)."""
     cmd = [
         sys.executable,
         "-m",
@@ -122,7 +124,16 @@ def serve_in_subprocess(
     if config.tls_cert_file is not None:
         cmd += ["--ssl-certfile", config.tls_cert_file, "--ssl-keyfile", str(config.tls_key_file)]
     env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
-    process = subprocess.Popen(cmd, env=env)
+    return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+
+@contextlib.contextmanager
+def serve_in_subprocess(
+    config: ServiceConfig, workers: int = 1, host: str = "127.0.0.1", log_level: str = "warning"
+) -> Iterator[str]:
+    """Run the service for ``config`` as ``uvicorn`` with ``workers`` processes; yields its URL."""
+    port = free_port(host)
+    process = start_service(config, port, workers, host, log_level)
     try:
         scheme = "https" if config.tls_cert_file else "http"
         base_url = f"{scheme}://{host}:{port}"
