@@ -132,3 +132,43 @@ def test_a_good_update_is_promoted_to_the_whole_fleet(fleet, digits):
     assert all(log.versions[-1] == 3 for log in logs.values())
     confirmed = [e for log in logs.values() for e in log.events if e["kind"] == "confirmed"]
     assert len(confirmed) == N_DEVICES
+
+
+def test_one_live_device_follows_a_rollout_through_the_cli_function(fleet, digits):
+    """What `tinylarge device --device-key --trust --target` runs: auth, install, confirm."""
+    from tinylarge.large.ota import play_live_device
+
+    url, op, signer, keys, v1 = fleet
+    policy = {**POLICY, "canary_fraction": 1.0, "min_canary_reports": 1}
+    op.start_rollout("r-one", TARGET, 1, 3, policy)
+    summary = asyncio.run(
+        play_live_device(
+            url,
+            TflmRuntime(GOOD),
+            digits.x_test[:40],
+            digits.y_test[:40],
+            model=MODEL,
+            device_id="dev-0",
+            threshold=0.0,
+            key=keys["dev-0"],
+            trusted=[signer.public_key()],
+            target=TARGET,
+            probe=(digits.x_test[-100:], digits.y_test[-100:]),
+        )
+    )
+    kinds = [e["kind"] for e in summary["events"]]
+    assert summary["version"] == 3 and "trial" in kinds and "confirmed" in kinds
+    assert summary["n_requests"] == 40 and summary["device_accuracy"] > 0.8
+
+
+def test_device_cli_needs_a_key_to_follow_a_rollout(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "tinylarge.cli", "device", "--tflite", str(DEVICE_TFLITE),
+         "--model", MODEL, "--token", "t", "--trust", "k.pem", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2 and r.stdout == ""
+    assert "following a rollout (--trust) needs --device-key and --target" in r.stderr

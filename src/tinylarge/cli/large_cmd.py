@@ -32,17 +32,19 @@ def serve(
     workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
     max_batch_size: int = typer.Option(32, min=1),
     max_wait_s: float = typer.Option(0.005, min=0.0, max=1.0),
-    registry: str = typer.Option(
-        "sqlite:///tinylarge-registry.db",
+    registry: str | None = typer.Option(
+        None,
         "--registry",
         help="device registry database: sqlite:///PATH, postgresql+psycopg://USER@HOST:PORT/DB, "
-        "or 'none' (stateless tokens only)",
+        "or 'none' (stateless tokens only); default: tinylarge-registry.db (SQLite) beside "
+        "--secret-file",
     ),
-    admin_secret_file: Path = typer.Option(
-        Path("admin-secret.hex"),
+    admin_secret_file: Path | None = typer.Option(
+        None,
         "--admin-secret-file",
-        help="operator key (hex), created if missing; `tinylarge token operator "
-        "--secret-file admin-secret.hex` issues an operator token",
+        help="operator key (hex), created if missing; default: admin-secret.hex beside "
+        "--secret-file. `tinylarge token operator --secret-file admin-secret.hex` issues an "
+        "operator token",
     ),
     bundle_key: list[Path] = typer.Option(
         [], "--bundle-key", help="public.pem whose signed bundles the service accepts (repeatable)"
@@ -89,6 +91,9 @@ def serve(
                 console.print(f"created token key {secret_file} (mode 600)")
             cfg = cfg.model_copy(update={"secret_file": str(secret_file.resolve())})
         if config is None:  # the command line describes the whole service
+            here = secret_file.resolve().parent
+            registry = registry or f"sqlite:///{here / 'tinylarge-registry.db'}"
+            admin_secret_file = admin_secret_file or here / "admin-secret.hex"
             cfg = cfg.model_copy(
                 update=_security_options(
                     registry,
@@ -189,7 +194,9 @@ def token(
 def device(
     tflite: Path = typer.Option(..., "--tflite", help="the device's int8 .tflite (runs in TFLM)"),
     url: str = typer.Option("http://127.0.0.1:8000", help="service base URL"),
-    device_token: str = typer.Option(..., "--token", help="this device's token"),
+    device_token: str | None = typer.Option(
+        None, "--token", help="this device's token (or authenticate with --device-key)"
+    ),
     model: str = typer.Option(..., "--model", help="service model to offload to"),
     dataset: str = typer.Option("digits", help="dataset whose test split the device plays"),
     n_requests: int = typer.Option(100, "--requests", min=1),
@@ -199,30 +206,58 @@ def device(
     cut: int | None = typer.Option(
         None, min=0, help="split mode: --tflite is blocks[:cut]; the service runs the rest"
     ),
+    device_key: Path | None = typer.Option(
+        None, "--device-key", help="this device's Ed25519 private.pem (registered identity)"
+    ),
+    trust: list[Path] = typer.Option(
+        [], "--trust", help="bundle signer public.pem: follow the service's rollout (repeatable)"
+    ),
+    target: str | None = typer.Option(None, "--target", help="this device's kind (OTA)"),
+    ca: Path | None = typer.Option(None, "--ca", help="CA / self-signed cert of an https URL"),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Play one live device: TFLM inference, max-probability gate, HTTP offload of the rest.
 
     With --cut K it does split computing: the int8 activation after block K goes to the service.
+    With --device-key it authenticates with its registered key; adding --trust and --target it
+    also follows the service's staged rollout (verify, self-test, trial, confirm or revert).
     """
     import numpy as np
 
     from tinylarge.data import load_dataset
-    from tinylarge.large.agent import DeviceAgent
-    from tinylarge.large.client import AsyncLargeClient
+    from tinylarge.errors import TinylargeError
+    from tinylarge.large.ota import play_live_device
+    from tinylarge.secure.keys import load_private_key, load_public_key
     from tinylarge.tiny.runtime import TflmRuntime
 
     with user_errors():
+        if device_token is None and device_key is None:
+            raise TinylargeError("give --token TOKEN or --device-key private.pem")
+        if trust and (device_key is None or target is None):
+            raise TinylargeError("following a rollout (--trust) needs --device-key and --target")
+        if not tflite.is_file():
+            raise TinylargeError(f"device model {str(tflite)!r} does not exist")
         ds = load_dataset(dataset)
         runtime = TflmRuntime(tflite)
         idx = (offset + np.arange(n_requests)) % len(ds.y_test)
-
-        async def main():
-            async with AsyncLargeClient(url, device_token) as client:
-                agent = DeviceAgent(runtime, client, model, threshold, device_id, cut=cut)
-                return await agent.run(ds.x_test[idx], ds.y_test[idx])
-
-        summary = asyncio.run(main()).summary()
+        summary = asyncio.run(
+            play_live_device(
+                url,
+                runtime,
+                ds.x_test[idx],
+                ds.y_test[idx],
+                model=model,
+                device_id=device_id,
+                threshold=threshold,
+                cut=cut,
+                token=device_token,
+                key=None if device_key is None else load_private_key(device_key),
+                trusted=[load_public_key(p) for p in trust],
+                target=target,
+                probe=(ds.x_test[-100:], ds.y_test[-100:]),
+                verify=True if ca is None else str(ca),
+            )
+        )
     if json_out:
         emit_json(summary)
         return

@@ -167,12 +167,27 @@ class LargeClient:
 class AsyncLargeClient:
     """The same calls as :class:`LargeClient`, awaitable (one connection pool per client)."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout_s: float = 30.0,
+        verify: bool | str = True,
+    ) -> None:
         import httpx
 
+        from tinylarge.secure.tls import client_verify
+
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=_headers(token), timeout=timeout_s
+            base_url=base_url,
+            headers=_headers(token),
+            timeout=timeout_s,
+            verify=client_verify(verify),
         )
+
+    def set_token(self, token: str) -> None:
+        """Use ``token`` from now on (a renewed one, from ``DeviceSession.authenticate``)."""
+        self._http.headers["Authorization"] = f"Bearer {token}"
 
     async def __aenter__(self) -> AsyncLargeClient:
         return self

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from statistics import median
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tinylarge.large.agent import DeviceAgent
 from tinylarge.large.client import ServiceError
 from tinylarge.large.session import DeviceSession
 from tinylarge.large.updater import DeviceUpdater
+from tinylarge.tiny.runtime import Int8Runtime
 
 
 @dataclass
@@ -121,3 +123,54 @@ class OtaDevice:
                 await self._report(version)
             await asyncio.sleep(interval_s)
         return self.log
+
+
+async def play_live_device(
+    url: str,
+    runtime: Int8Runtime,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    model: str,
+    device_id: str,
+    threshold: float = 0.9,
+    cut: int | None = None,
+    token: str | None = None,
+    key: Ed25519PrivateKey | None = None,
+    trusted: list[Ed25519PublicKey] | None = None,
+    target: str | None = None,
+    probe: tuple[np.ndarray, np.ndarray] | None = None,
+    verify: bool | str = True,
+) -> dict:
+    """One device against ``url`` (what ``tinylarge device`` runs); returns its summary.
+
+    With ``token`` or ``key`` alone it plays the cascade (or split) loop; with ``key``,
+    ``trusted`` and ``target`` it also follows the service's rollout, starting from ``runtime``.
+    """
+    from tinylarge.large.client import AsyncLargeClient
+    from tinylarge.secure.keys import key_id
+    from tinylarge.secure.slots import UpdateSlots
+    from tinylarge.tiny.runtime import TflmRuntime
+
+    async with AsyncLargeClient(url, token, verify=verify) as client:
+        agent = DeviceAgent(runtime, client, model, threshold, device_id, cut=cut)
+        if key is None:
+            return (await agent.run(x, y)).summary()
+        async with DeviceSession(url, device_id, key, verify=verify) as session:
+            client.set_token(await session.authenticate())
+            if not trusted or target is None:
+                return (await agent.run(x, y)).summary()
+            slots = UpdateSlots({key_id(k): k for k in trusted}, target)
+            probe_x, probe_y = probe if probe is not None else (x[:50], y[:50])
+            updater = DeviceUpdater(slots, runtime, TflmRuntime, probe_x, probe_y)
+            device = OtaDevice(agent, updater, session)
+            log = await device.play(x, y)
+            n = len(log.versions)
+            return {
+                "device_id": device_id,
+                "n_requests": n,
+                "version": updater.version,
+                "versions_used": sorted({v for v in log.versions if v is not None}),
+                "events": log.events,
+                "device_accuracy": sum(s.n_correct for s in device.stats.values()) / max(n, 1),
+            }
