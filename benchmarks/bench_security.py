@@ -47,6 +47,8 @@ GOOD = FIXTURES / "digits_cnn_int8.tflite"
 TEACHER = FIXTURES / "digits_resnet.pt"
 TARGET = "nrf52840"
 MODEL = "teacher"
+# each part's raw results, so one part can be re-measured without the others
+RESULTS_DIR = Path.home() / ".cache" / "tinylarge" / "bench-security"
 
 
 def ci95(values: list[float]) -> tuple[float, float, float]:
@@ -481,9 +483,10 @@ def split_privacy(quick: bool, seed: int = 0) -> dict:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     ds = load_dataset("digits" if quick else "mnist5k", seed=seed)
     shape = ds.info.input_shape
-    epochs = 2 if quick else 8
-    x_aux = ds.x_train[: 400 if quick else 2000]  # the attacker's own same-distribution data
-    x_vic, y_vic = ds.x_test[: 100 if quick else 500], ds.y_test[: 100 if quick else 500]
+    epochs = 2 if quick else 6
+    width = 32  # the attacker's decoder width (CPU budget)
+    x_aux = ds.x_train[: 400 if quick else 1500]  # the attacker's own same-distribution data
+    x_vic, y_vic = ds.x_test[: 100 if quick else 300], ds.y_test[: 100 if quick else 300]
     data_range = (float(ds.x_train.min()), float(ds.x_train.max()))
     recipe = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, augment=not quick, seed=seed)
     seed_everything(seed + 100)
@@ -502,7 +505,7 @@ def split_privacy(quick: bool, seed: int = 0) -> dict:
         for cut in range(1, n_blocks):
             clean, _ = attack_cut(
                 DevicePart(model, cut), cut, x_aux, x_vic, y_vic, judge, data_range,
-                epochs=epochs, seed=seed,
+                epochs=epochs, width=width, seed=seed,
             )  # fmt: skip
             std = float(activations(DevicePart(model, cut), ds.x_train[:500]).std())
             defended_model = NoisyCut(copy.deepcopy(model), cut, SIGMA, std)
@@ -514,7 +517,7 @@ def split_privacy(quick: bool, seed: int = 0) -> dict:
             torch.manual_seed(seed)
             defended, _ = attack_cut(
                 NoisyDevicePart(defended_model), cut, x_aux, x_vic, y_vic, judge, data_range,
-                epochs=epochs, seed=seed,
+                epochs=epochs, width=width, seed=seed,
             )  # fmt: skip
             rows.append({
                 "model": name, "cut": cut, "activation_shape": list(clean.activation_shape),
@@ -529,7 +532,8 @@ def split_privacy(quick: bool, seed: int = 0) -> dict:
                   file=sys.stderr)  # fmt: skip
     return {
         "dataset": ds.info.name, "sigma": SIGMA, "epochs": epochs, "n_aux": len(x_aux),
-        "n_victims": len(x_vic), "judge_accuracy": judge_result.test_accuracy, "rows": rows,
+        "n_victims": len(x_vic), "inverter_width": width,
+        "judge_accuracy": judge_result.test_accuracy, "rows": rows,
     }  # fmt: skip
 
 
@@ -636,8 +640,9 @@ def markdown(bundles: dict, flood: dict, no_tarpit: dict, restart: dict, privacy
         "### Split privacy: inverting cut activations",
         "",
         f"{p['dataset']}; victims trained with `fit` ({p['epochs']} epochs); the attacker trains "
-        f"a decoder on {p['n_aux']} of its own training-split images (query access to the device "
-        f"part) and inverts {p['n_victims']} test images. *Recognised*: an independent cnn2d "
+        f"a decoder (width {p['inverter_width']}) on {p['n_aux']} of its own training-split "
+        f"images (query access to the device part) and inverts {p['n_victims']} test images. "
+        "*Recognised*: an independent cnn2d "
         f"(test accuracy {p['judge_accuracy']:.3f} on real images) labels the reconstruction "
         f"correctly. Defence: Gaussian noise of sigma = {p['sigma']:g} x the activation's std "
         "added on the device, the model fine-tuned with it (half the epochs); the attacker "
@@ -667,31 +672,64 @@ def markdown(bundles: dict, flood: dict, no_tarpit: dict, restart: dict, privacy
     return "\n".join(out)
 
 
+PARTS = ("bundles", "flood", "restart", "privacy")
+
+
+def run_part(name: str, quick: bool) -> dict:
+    q = quick
+    if name == "bundles":
+        return bundle_trials(n_per_kind=20 if q else 200, n_flips=50 if q else 2000)
+    with tempfile.TemporaryDirectory(prefix="bench-security-") as tmp:
+        work = Path(tmp)
+        if name == "flood":
+            (work / "a").mkdir()
+            (work / "b").mkdir()
+            sizes = dict(n_devices=10 if q else 50, n_requests=8 if q else 40)
+            return {
+                "tarpit": flood_runs(work / "a", **sizes, n_pairs=1 if q else 3),
+                "no_tarpit": flood_runs(work / "b", **sizes, n_pairs=1, delay_s=0.0),
+            }
+        if name == "restart":
+            return restart_cycles(work, n_cycles=2 if q else 10)
+    return split_privacy(quick=q)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma list of parts to (re)measure; the others are read from the last run's "
+        f"results in {RESULTS_DIR} (valid: {', '.join(PARTS)})",
+    )
     args = parser.parse_args()
-    q = args.quick
-    t0 = time.perf_counter()
-    bundles = bundle_trials(n_per_kind=20 if q else 200, n_flips=50 if q else 2000)
-    print(f"bundles done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="bench-security-") as tmp:
-        (Path(tmp) / "flood").mkdir()
-        (Path(tmp) / "restart").mkdir()
-        (Path(tmp) / "flood0").mkdir()
-        sizes = dict(n_devices=10 if q else 50, n_requests=8 if q else 40)
-        flood = flood_runs(Path(tmp) / "flood", **sizes, n_pairs=1 if q else 3)
-        no_tarpit = flood_runs(Path(tmp) / "flood0", **sizes, n_pairs=1, delay_s=0.0)
-        print(f"flood done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        restart = restart_cycles(Path(tmp) / "restart", n_cycles=2 if q else 10)
-        print(f"restart done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    privacy = split_privacy(quick=q)
-    print(f"privacy done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    text = markdown(bundles, flood, no_tarpit, restart, privacy)
-    raw = {"bundles": bundles, "flood": flood, "no_tarpit": no_tarpit, "restart": restart,
-           "privacy": privacy}  # fmt: skip
-    print(json.dumps(raw, default=str)[:2000], file=sys.stderr)
+    wanted = [p for p in args.parts.split(",") if p]
+    for name in wanted:
+        if name not in PARTS:
+            parser.error(f"unknown part {name!r}; valid: {', '.join(PARTS)}")
+    suffix = "-quick" if args.quick else ""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in PARTS:
+        path = RESULTS_DIR / f"{name}{suffix}.json"
+        if name in wanted:
+            t0 = time.perf_counter()
+            results[name] = run_part(name, args.quick)
+            path.write_text(json.dumps(results[name], default=list))
+            print(f"{name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        elif path.exists():
+            results[name] = json.loads(path.read_text())
+    missing = [name for name in PARTS if name not in results]
+    if missing:
+        print(f"saved {', '.join(wanted)}; measure {', '.join(missing)} to write the section",
+              file=sys.stderr)  # fmt: skip
+        return
+    r = results
+    text = markdown(
+        r["bundles"], r["flood"]["tarpit"], r["flood"]["no_tarpit"], r["restart"], r["privacy"]
+    )
     if args.no_write:
         print(text)
     else:

@@ -228,3 +228,38 @@ def test_registry_free_services_keep_stateless_tokens(server, token, samples):
         assert client.infer(MODEL, samples[:1]).n_samples == 1
         with pytest.raises(ServiceError, match="without a device registry"):
             _check(client._http.get("/v1/updates"))
+
+
+@pytest.mark.slow
+def test_a_sigkilled_service_keeps_what_it_acknowledged(service_config, tmp_path):
+    """Registration, revocation and an audit record answered before a SIGKILL survive it."""
+    import os
+    import signal
+
+    from tinylarge.large.service.runner import free_port, start_service, wait_healthy
+
+    cfg = make_config(service_config, tmp_path, f"sqlite:///{tmp_path / 'reg.db'}")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_service(cfg, port)
+    try:
+        wait_healthy(url, proc)
+        with OperatorClient(url, admin_token(tmp_path)) as op:
+            op.register("dev-k", Ed25519PrivateKey.generate().public_key(), "t")
+            op.register("dev-r", Ed25519PrivateKey.generate().public_key(), "t")
+            op.revoke("dev-r", "stolen")
+        refused = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer x.y"})
+        audit_id = int(refused.headers["x-audit-id"])
+        os.killpg(proc.pid, signal.SIGKILL)  # no shutdown hook runs
+        proc.wait(timeout=30)
+        proc = start_service(cfg, port)
+        wait_healthy(url, proc)
+        with OperatorClient(url, admin_token(tmp_path)) as op:
+            devices = {d["device_id"]: d for d in op.devices()}
+            audit = {a["audit_id"]: a for a in op.audit()}
+        assert set(devices) == {"dev-k", "dev-r"}
+        assert devices["dev-r"]["revoked_reason"] == "stolen"
+        assert audit[audit_id]["status"] == 401
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)

@@ -59,13 +59,17 @@ def infer_path(model: str, cut: int | None) -> str:
     return f"/v1/models/{model}/infer" if cut is None else f"/v1/models/{model}/split/{cut}"
 
 
+def response_reason(response: Any) -> str:
+    """The service's reason for an error answer (its JSON ``detail``, else the body text)."""
+    try:
+        return str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        return response.text[:500]
+
+
 def _check(response: Any) -> dict:
     if response.status_code >= 400:
-        try:
-            reason = response.json().get("detail", response.text)
-        except ValueError:
-            reason = response.text
-        raise ServiceError(response.status_code, str(reason))
+        raise ServiceError(response.status_code, response_reason(response))
     return response.json()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from tinylarge.large.client import ServiceError
+from tinylarge.large.client import _check
 from tinylarge.secure.keys import public_key_to_b64
 from tinylarge.secure.tls import client_verify
 
@@ -39,14 +39,7 @@ class OperatorClient:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            try:
-                reason = response.json().get("detail", response.text)
-            except ValueError:
-                reason = response.text
-            raise ServiceError(response.status_code, str(reason))
-        return response.json()
+        return _check(self._http.request(method, path, **kwargs))
 
     def register(self, device_id: str, public_key: Ed25519PublicKey | str, target: str) -> dict:
         if isinstance(public_key, Ed25519PublicKey):

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tinylarge.large.client import ServiceError
+from tinylarge.large.client import ServiceError, response_reason
 from tinylarge.secure.tls import client_verify
 from tinylarge.secure.tokens import auth_message
 
@@ -138,7 +138,7 @@ class DeviceSession:
             else:
                 if response.status_code < 400:
                     return response
-                error = ServiceError(response.status_code, _reason(response))
+                error = ServiceError(response.status_code, response_reason(response))
                 if response.status_code not in RETRY_STATUS:
                     raise error
             delay_s = next(delays)
@@ -146,10 +146,3 @@ class DeviceSession:
                 raise error
             self.n_retries += 1
             await asyncio.sleep(delay_s)
-
-
-def _reason(response: Any) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return response.text[:200]

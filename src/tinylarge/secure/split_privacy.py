@@ -107,11 +107,12 @@ def train_inverter(
     epochs: int = 10,
     batch_size: int = 64,
     lr: float = 2e-3,
+    width: int = 64,
     seed: int = 0,
 ) -> Inverter:
     """Fit an :class:`Inverter` to ``activation -> input`` pairs by MSE (the attacker's loop)."""
     torch.manual_seed(seed)
-    inverter = Inverter(tuple(a_train.shape[1:]), input_shape)
+    inverter = Inverter(tuple(a_train.shape[1:]), input_shape, width=width)
     xt = torch.as_tensor(x_train, dtype=torch.float32)
     opt = torch.optim.Adam(inverter.parameters(), lr=lr)
     steps = epochs * max(1, len(xt) // batch_size)
@@ -193,6 +194,7 @@ def attack_cut(
     data_range: tuple[float, float],
     *,
     epochs: int = 10,
+    width: int = 64,
     seed: int = 0,
 ) -> tuple[AttackResult, np.ndarray]:
     """Train the inverter on the attacker's ``x_aux``, invert the victims' activations, score.
@@ -203,7 +205,9 @@ def attack_cut(
     """
     a_aux = activations(device_part, x_aux)
     a_victim = activations(device_part, x_victim)
-    inverter = train_inverter(a_aux, x_aux, tuple(x_aux.shape[1:]), epochs=epochs, seed=seed)
+    inverter = train_inverter(
+        a_aux, x_aux, tuple(x_aux.shape[1:]), epochs=epochs, width=width, seed=seed
+    )
     rebuilt = reconstruct(inverter, a_victim)
     low, high = data_range
     psnr, ssim = image_quality(
