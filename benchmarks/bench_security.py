@@ -483,10 +483,10 @@ def split_privacy(quick: bool, seed: int = 0) -> dict:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     ds = load_dataset("digits" if quick else "mnist5k", seed=seed)
     shape = ds.info.input_shape
-    epochs = 2 if quick else 6
+    epochs = 2 if quick else 5
     width = 32  # the attacker's decoder width (CPU budget)
-    x_aux = ds.x_train[: 400 if quick else 1500]  # the attacker's own same-distribution data
-    x_vic, y_vic = ds.x_test[: 100 if quick else 300], ds.y_test[: 100 if quick else 300]
+    x_aux = ds.x_train[: 400 if quick else 1200]  # the attacker's own same-distribution data
+    x_vic, y_vic = ds.x_test[: 100 if quick else 250], ds.y_test[: 100 if quick else 250]
     data_range = (float(ds.x_train.min()), float(ds.x_train.max()))
     recipe = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, augment=not quick, seed=seed)
     seed_everything(seed + 100)

@@ -214,8 +214,9 @@ def attack_cut(
         to_unit_range(x_victim, low, high), to_unit_range(rebuilt, low, high)
     )
     judge.eval()
-    with torch.no_grad():
-        labels = judge(torch.as_tensor(rebuilt, dtype=torch.float32)).argmax(1).numpy()
+    with torch.no_grad():  # the attacker knows the valid pixel range: clip to it first
+        clipped = np.clip(rebuilt, low, high).astype(np.float32)
+        labels = judge(torch.as_tensor(clipped)).argmax(1).numpy()
     return (
         AttackResult(
             cut=cut,
