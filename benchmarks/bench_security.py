@@ -490,8 +490,11 @@ def split_privacy(quick: bool, seed: int = 0) -> dict:
     data_range = (float(ds.x_train.min()), float(ds.x_train.max()))
     recipe = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, augment=not quick, seed=seed)
     seed_everything(seed + 100)
-    judge = build_model(ModelSpec(name="cnn2d", width=16, depth=2), shape, ds.info.n_classes)
-    judge_result = fit(judge, ds, recipe.model_copy(update={"seed": seed + 100}), progress=False)
+    # the judge follows the student preset's recipe (lr 1e-2, twice the victims' epochs): it
+    # must recognise real digits well for its verdict on reconstructions to mean anything
+    judge = build_model(ModelSpec(name="cnn2d", width=16, depth=3), shape, ds.info.n_classes)
+    judge_recipe = recipe.model_copy(update={"seed": seed + 100, "lr": 1e-2, "epochs": 2 * epochs})
+    judge_result = fit(judge, ds, judge_recipe, progress=False)
     specs = {
         "splitnet2d": ModelSpec(name="splitnet2d", width=16, depth=3),
         "resnet2d (teacher)": ModelSpec(name="resnet2d", width=16, depth=3),
@@ -609,7 +612,7 @@ def markdown(bundles: dict, flood: dict, no_tarpit: dict, restart: dict, privacy
         "the flood; the ratio is per pair. Flood rates are over the flooder's whole run.",
         "",
     ]
-    for run, label in ((flood, "tarpit on (the service's default)"), (no_tarpit, "tarpit off")):
+    for run, label in ((flood, "tarpit on, the default"), (no_tarpit, "tarpit off")):
         out += _flood_table(run, label)
 
     rc = restart["reconnect_s"]
