@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import typer
@@ -15,14 +14,6 @@ def _check_choice(kind: str, value: str, valid: list[str]) -> None:
         from tinylarge.errors import UnknownNameError
 
         raise UnknownNameError(kind, value, valid)
-
-
-def _dataset_for(checkpoint_meta: dict, dataset: str | None):
-    from tinylarge.data import load_dataset
-
-    return load_dataset(
-        dataset or checkpoint_meta["dataset"], seed=int(checkpoint_meta.get("seed", 0))
-    )
 
 
 def cascade(
@@ -56,27 +47,33 @@ def cascade(
     The threshold is calibrated on half of the test set and every number is reported on the other
     half; device energy per inference is compared with sending every input up, on each link.
     """
-    from tinylarge.integrate.cascade import CascadeConfig, cascade_from_models
-    from tinylarge.integrate.gates import Gate
+    from tinylarge.integrate.cascade import CascadeConfig, run_cascade
     from tinylarge.integrate.plots import plot_cascade
-    from tinylarge.models import load_checkpoint
+    from tinylarge.tiny.gates import Gate
 
     with user_errors():
         _check_choice("gate", gate, [g.value for g in Gate])
-        ckpt = load_checkpoint(teacher)
-        ds = _dataset_for(ckpt.meta, dataset)
         config = CascadeConfig(
-            gate=gate, max_accuracy_drop=max_drop, offload_budget=offload_budget, seed=seed
-        )
-        result = cascade_from_models(student, ckpt.model, ds, config, device=device)
+            teacher=teacher, student=student, dataset=dataset, device=device, gate=gate,
+            max_accuracy_drop=max_drop, offload_budget=offload_budget, seed=seed,
+        )  # fmt: skip
+        result = run_cascade(config, progress=True)
     payload = result.to_dict()
     if plot:
         payload["plot"] = str(plot_cascade(result, plot))
+    from tinylarge.train.stats import format_ci
+
+    s = result.summary
     console.print(
         f"cascade ({result.gate}): accuracy {100 * result.accuracy:.2f}% "
         f"(student {100 * result.small_accuracy:.2f}%, teacher {100 * result.big_accuracy:.2f}%) "
         f"offloading {100 * result.offload_fraction:.1f}% of inputs "
         f"(threshold {result.threshold:.4f})"
+    )
+    console.print(
+        f"over {s['n_splits']} calibration/evaluation splits: accuracy {format_ci(s['accuracy'])}"
+        f", vs teacher {format_ci(s['vs_teacher'], unit=' points')} "
+        f"(p = {s['vs_teacher']['p_value']:.3g}), offloading {format_ci(s['offload_fraction'])}"
     )
     rows = [
         [
@@ -122,21 +119,15 @@ def split(
     """Split computing: cost every cut of the model (device part as real int8 TFLite, profiled),
     and choose the best cut for each uplink from NB-IoT to 6G (Neurosurgeon-style)."""
     from tinylarge.integrate.plots import plot_split
-    from tinylarge.integrate.split import Objective
-    from tinylarge.integrate.split_profile import SplitConfig, run_split
-    from tinylarge.models import load_checkpoint
+    from tinylarge.integrate.split import Objective, SplitConfig, run_split
 
     with user_errors():
         _check_choice("objective", objective, [o.value for o in Objective])
-        ckpt = load_checkpoint(model)
-        ds = _dataset_for(ckpt.meta, dataset)
         config = SplitConfig(
-            device=device, server=server, objective=objective, emit_c=emit_c, n_eval=n_eval
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = out or Path(tmp)
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = run_split(ckpt.model, ds, config, workdir)
+            model=model, dataset=dataset, device=device, server=server, objective=objective,
+            emit_c=emit_c, n_eval=n_eval,
+        )  # fmt: skip
+        result = run_split(config, out_dir=out, progress=True)
     payload = result.to_dict()
     if plot:
         payload["plot"] = str(plot_split(result, plot))
@@ -154,18 +145,19 @@ def split(
     ]
     cols = ["cut", "device ms", "device mJ", "sent B", "server ms", "fits", "accuracy"]
     console.print(table(f"cuts: {device} -> {server}", cols, rows))
+    unit = "s" if objective == "latency" else "J"
+    key = "latency_s" if objective == "latency" else "energy_j"
     rows = [
         [
             ch.link,
             f"{ch.rate_bps:.3g}",
             ch.best_cut,
-            f"{ch.value:.4g}",
-            f"{ch.all_server:.4g}",
-            "-" if ch.all_device is None else f"{ch.all_device:.4g}",
+            f"{getattr(ch, key):.4g}",
+            f"{getattr(ch, 'all_server_' + key):.4g}",
+            "-" if ch.all_device_latency_s is None else f"{getattr(ch, 'all_device_' + key):.4g}",
         ]
         for ch in result.choices
     ]
-    unit = "s" if objective == "latency" else "J"
     cols = [
         "link",
         "rate b/s",
@@ -197,6 +189,7 @@ def early_exit(
     of the network runs only for the hard ones (BranchyNet-style, int8 graphs run in TFLM)."""
     from tinylarge.integrate.early_exit import EarlyExitConfig, run_early_exit
     from tinylarge.models import load_checkpoint
+    from tinylarge.train.stats import format_ci
 
     with user_errors():
         ckpt = load_checkpoint(model)
@@ -207,22 +200,27 @@ def early_exit(
             raise TinylargeError(
                 f"--exit-after {exit_after} is not a cut inside the model: valid 1..{n_blocks - 1}"
             )
-        ds = _dataset_for(ckpt.meta, dataset)
-        config = EarlyExitConfig(exit_after=exit_after, max_accuracy_drop=max_drop, device=device)
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = out or Path(tmp)
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = run_early_exit(ckpt.model, ds, config, workdir)
+        config = EarlyExitConfig(
+            model=model, dataset=dataset, exit_after=exit_after, max_accuracy_drop=max_drop,
+            device=device,
+        )  # fmt: skip
+        result = run_early_exit(config, out_dir=out, progress=True)
     console.print(
         f"early exit after block {exit_after}: {100 * result.exit_fraction:.1f}% of inputs exit; "
         f"accuracy {100 * result.accuracy:.2f}% "
-        f"(final exit alone {100 * result.final_accuracy:.2f}%, "
-        f"side exit alone {100 * result.exit_accuracy:.2f}%)"
+        f"(final exit alone {100 * result.big_accuracy:.2f}%, "
+        f"side exit alone {100 * result.small_accuracy:.2f}%)"
     )
     console.print(
         f"on {device}: {1e3 * result.latency_s:.2f} ms vs {1e3 * result.full_latency_s:.2f} ms, "
         f"{1e3 * result.energy_j:.4f} mJ vs {1e3 * result.full_energy_j:.4f} mJ "
         f"({100 * result.energy_saving:.1f}% saved)"
+    )
+    s = result.summary
+    console.print(
+        f"over {s['n_splits']} calibration/evaluation splits: accuracy {format_ci(s['accuracy'])}"
+        f", vs final exit {format_ci(s['vs_final_exit'], unit=' points')} "
+        f"(p = {s['vs_final_exit']['p_value']:.3g}), energy saved {format_ci(s['energy_saving'])}"
     )
     if json_out:
         emit_json(result.to_dict())

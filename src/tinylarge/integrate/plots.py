@@ -41,7 +41,7 @@ def plot_split(result: Any, path: str | Path) -> Path:
     from tinylarge.tiny.devices import load_device
 
     path = Path(path)
-    sleep_w = load_device(result.device).sleep_power_w
+    sleep_w = load_device(result.config.device).sleep_power_w
     fig, ax = plt.subplots(figsize=(6.5, 4))
     cuts = [c for c in result.cuts if c.fits]
     for choice in result.choices:
@@ -58,7 +58,9 @@ def plot_split(result: Any, path: str | Path) -> Path:
             color=ln.get_color(),
         )
     ax.set_yscale("log")
-    ax.set_xlabel(f"cut (blocks on {result.device}; 0 = all on server, last = all on device)")
+    ax.set_xlabel(
+        f"cut (blocks on {result.config.device}; 0 = all on server, last = all on device)"
+    )
     ax.set_ylabel("end-to-end latency (ms)")
     ax.set_title("split computing: latency per cut and link (circle = chosen)")
     ax.grid(alpha=0.3, which="both")

@@ -75,6 +75,17 @@ class Context:
         return self.graph.tensors[index]
 
 
+def struct_call(
+    op: Op, ctx: Context, kernel: str, struct: str, params: dict[str, object], n_inputs: int = 1
+) -> Lowered:
+    """One const params struct of type ``struct`` and the call
+    ``kernel(&params, input_0, ..., output)`` on the op's first ``n_inputs`` inputs."""
+    name = f"op{op.index}"
+    decls = [c_struct(struct, f"{name}_params", params, f"node {op.index}: {op.opcode}")]
+    args = ", ".join(ctx.ptr(t) for t in (*op.inputs[:n_inputs], op.outputs[0]))
+    return Lowered(kernel, decls, f"{kernel}(&{name}_params, {args});")
+
+
 def check_int8(op: Op, t: Tensor, role: str) -> None:
     if t.dtype != np.int8:
         raise UnsupportedOpError(op, f"{role} tensor {t.index} has dtype {t.dtype}, need int8")

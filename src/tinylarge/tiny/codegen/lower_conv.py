@@ -20,6 +20,7 @@ from tinylarge.tiny.codegen.lower_common import (
     const_data,
     same_padding,
     scale,
+    struct_call,
     zero_point,
 )
 from tinylarge.tiny.graph import Op
@@ -58,10 +59,18 @@ def fc_lowering(
         "output_offset": zero_point(y), "act_min": act_min, "act_max": act_max,
         "per_channel": int(len(mult) > 1),
     }  # fmt: skip
-    decls = [
-        c_struct("tl_fc_params_t", f"{name}_params", params, comment),
-        c_array("int8_t", f"{name}_filter", filter_2d, 16),
-    ]
+    struct = c_struct("tl_fc_params_t", f"{name}_params", params, comment)
+    args = (name, filter_2d, bias, mult, shift, ctx.ptr(x.index), ctx.ptr(y.index))
+    return _weighted_call("tl_fully_connected_s8", struct, *args)
+
+
+def _weighted_call(
+    kernel: str, struct: str, name: str, weights: np.ndarray, bias: np.ndarray | None,
+    mult: np.ndarray, shift: np.ndarray, x_ptr: str, y_ptr: str,
+) -> Lowered:  # fmt: skip
+    """The params struct, int8 weights, optional int32 bias and per-channel requantization as
+    const arrays, and the call ``kernel(&params, x, filter, bias|NULL, mult, shift, y)``."""
+    decls = [struct, c_array("int8_t", f"{name}_filter", weights, 16)]
     bias_ref = "NULL"
     if bias is not None:
         decls.append(c_array("int32_t", f"{name}_bias", bias, 8))
@@ -70,11 +79,9 @@ def fc_lowering(
         c_array("int32_t", f"{name}_mult", mult, 8),
         c_array("int32_t", f"{name}_shift", shift, 16),
     ]
-    call = (
-        f"tl_fully_connected_s8(&{name}_params, {ctx.ptr(x.index)}, {name}_filter, {bias_ref}, "
-        f"{name}_mult, {name}_shift, {ctx.ptr(y.index)});"
-    )
-    return Lowered("tl_fully_connected_s8", decls, call)
+    n = name
+    call = f"{kernel}(&{n}_params, {x_ptr}, {n}_filter, {bias_ref}, {n}_mult, {n}_shift, {y_ptr});"
+    return Lowered(kernel, decls, call)
 
 
 def _conv_like(op: Op, ctx: Context, depthwise: bool) -> Lowered:
@@ -144,23 +151,9 @@ def _conv_like(op: Op, ctx: Context, depthwise: bool) -> Lowered:
         "input_offset": -zero_point(x), "output_offset": zero_point(y),
         "act_min": act_min, "act_max": act_max,
     }  # fmt: skip
-    decls = [
-        c_struct("tl_conv_params_t", f"{name}_params", params, comment),
-        c_array("int8_t", f"{name}_filter", weights, 16),
-    ]
-    bias_ref = "NULL"
-    if bias is not None:
-        decls.append(c_array("int32_t", f"{name}_bias", bias, 8))
-        bias_ref = f"{name}_bias"
-    decls += [
-        c_array("int32_t", f"{name}_mult", mult, 8),
-        c_array("int32_t", f"{name}_shift", shift, 16),
-    ]
-    call = (
-        f"{kernel}(&{name}_params, {ctx.ptr(x.index)}, {name}_filter, {bias_ref}, "
-        f"{name}_mult, {name}_shift, {ctx.ptr(y.index)});"
-    )
-    return Lowered(kernel, decls, call)
+    struct = c_struct("tl_conv_params_t", f"{name}_params", params, comment)
+    args = (name, weights, bias, mult, shift, ctx.ptr(x.index), ctx.ptr(y.index))
+    return _weighted_call(kernel, struct, *args)
 
 
 def lower_conv2d(op: Op, ctx: Context) -> Lowered:
@@ -214,12 +207,7 @@ def _pool(op: Op, ctx: Context, kernel: str) -> Lowered:
         "pad_h": same_padding(op, sh, 1, ih, fh, oh), "pad_w": same_padding(op, sw, 1, iw, fw, ow),
         "act_min": act_min, "act_max": act_max,
     }  # fmt: skip
-    name = f"op{op.index}"
-    decls = [
-        c_struct("tl_pool_params_t", f"{name}_params", params, f"node {op.index}: {op.opcode}")
-    ]
-    call = f"{kernel}(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    return Lowered(kernel, decls, call)
+    return struct_call(op, ctx, kernel, "tl_pool_params_t", params)
 
 
 def lower_avg_pool(op: Op, ctx: Context) -> Lowered:
@@ -248,7 +236,4 @@ def lower_mean(op: Op, ctx: Context) -> Lowered:
         "outer": outer, "reduced": reduced, "inner": inner, "input_zero_point": zero_point(x),
         "output_zero_point": zero_point(y), "multiplier": m, "shift": s,
     }  # fmt: skip
-    name = f"op{op.index}"
-    decls = [c_struct("tl_mean_params_t", f"{name}_params", params, f"node {op.index}: MEAN")]
-    call = f"tl_mean_s8(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    return Lowered("tl_mean_s8", decls, call)
+    return struct_call(op, ctx, "tl_mean_s8", "tl_mean_params_t", params)

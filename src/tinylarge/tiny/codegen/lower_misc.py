@@ -15,10 +15,10 @@ from tinylarge.tiny.codegen.lower_common import (
     UnsupportedOpError,
     act_range,
     c_array,
-    c_struct,
     check_int8,
     const_data,
     scale,
+    struct_call,
     zero_point,
 )
 from tinylarge.tiny.graph import Op, Tensor
@@ -71,12 +71,7 @@ def _binary(op: Op, ctx: Context, kernel: str) -> Lowered:
         params |= {"output_multiplier": m, "output_shift": s}
     act_min, act_max = act_range(op, y)
     params |= {"act_min": act_min, "act_max": act_max}
-    name = f"op{op.index}"
-    decls = [
-        c_struct("tl_binary_params_t", f"{name}_params", params, f"node {op.index}: {op.opcode}")
-    ]
-    args = ", ".join(ctx.ptr(t) for t in (a.index, b.index, y.index))
-    return Lowered(kernel, decls, f"{kernel}(&{name}_params, {args});")
+    return struct_call(op, ctx, kernel, "tl_binary_params_t", params, n_inputs=2)
 
 
 def lower_add(op: Op, ctx: Context) -> Lowered:
@@ -109,10 +104,7 @@ def lower_softmax(op: Op, ctx: Context) -> Lowered:
         "outer": x.n_elements // depth, "depth": depth, "input_multiplier": m,
         "input_left_shift": s, "diff_min": diff_min,
     }  # fmt: skip
-    name = f"op{op.index}"
-    decls = [c_struct("tl_softmax_params_t", f"{name}_params", params, f"node {op.index}: SOFTMAX")]
-    call = f"tl_softmax_s8(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    return Lowered("tl_softmax_s8", decls, call)
+    return struct_call(op, ctx, "tl_softmax_s8", "tl_softmax_params_t", params)
 
 
 def lower_logistic(op: Op, ctx: Context) -> Lowered:
@@ -126,12 +118,7 @@ def lower_logistic(op: Op, ctx: Context) -> Lowered:
         "size": x.n_elements, "input_zero_point": zero_point(x), "input_range_radius": radius,
         "input_multiplier": m, "input_left_shift": s,
     }  # fmt: skip
-    name = f"op{op.index}"
-    decls = [
-        c_struct("tl_logistic_params_t", f"{name}_params", params, f"node {op.index}: LOGISTIC")
-    ]
-    call = f"tl_logistic_s8(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    return Lowered("tl_logistic_s8", decls, call)
+    return struct_call(op, ctx, "tl_logistic_s8", "tl_logistic_params_t", params)
 
 
 def lower_quantize(op: Op, ctx: Context) -> Lowered:
@@ -145,12 +132,7 @@ def lower_quantize(op: Op, ctx: Context) -> Lowered:
         "size": x.n_elements, "input_zero_point": zero_point(x), "output_zero_point": zero_point(y),
         "multiplier": m, "shift": s,
     }  # fmt: skip
-    name = f"op{op.index}"
-    decls = [
-        c_struct("tl_requant_params_t", f"{name}_params", params, f"node {op.index}: QUANTIZE")
-    ]
-    call = f"tl_requantize_s8(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    return Lowered("tl_requantize_s8", decls, call)
+    return struct_call(op, ctx, "tl_requantize_s8", "tl_requant_params_t", params)
 
 
 def lower_pad(op: Op, ctx: Context) -> Lowered:
@@ -171,10 +153,7 @@ def lower_pad(op: Op, ctx: Context) -> Lowered:
         "after": [0] * extra + pads[:, 1].tolist(),
         "pad_value": value,
     }
-    name = f"op{op.index}"
-    decls = [c_struct("tl_pad_params_t", f"{name}_params", params, f"node {op.index}: {op.opcode}")]
-    call = f"tl_pad_s8(&{name}_params, {ctx.ptr(x.index)}, {ctx.ptr(y.index)});"
-    return Lowered("tl_pad_s8", decls, call)
+    return struct_call(op, ctx, "tl_pad_s8", "tl_pad_params_t", params)
 
 
 def lower_concat(op: Op, ctx: Context) -> Lowered:
