@@ -24,8 +24,9 @@ from torch import nn
 
 from tinylarge.data import Dataset
 from tinylarge.errors import TinylargeError
+from tinylarge.integrate import pattern
 from tinylarge.integrate.calibration import GateCalibration, OperatingPoint, calibrate_gate
-from tinylarge.integrate.pattern import DeviceName, ExistingFile, PatternIO, PatternResult, workdir
+from tinylarge.integrate.pattern import DeviceName, ExistingFile, PatternIO, PatternResult
 from tinylarge.tiny.layout import DevicePart, FlattenChannelsLast, requantize, to_torch_layout
 from tinylarge.train import TrainConfig, fit
 from tinylarge.train.stats import mean_ci
@@ -144,17 +145,16 @@ def run_early_exit(config: EarlyExitConfig, **io: Unpack[PatternIO]) -> EarlyExi
     The three ``.tflite`` are written to ``out_dir`` (default: a temporary folder removed after
     the run); ``cache`` is unused (the head trains in seconds).
     """
-    from tinylarge.integrate.pattern import checkpoint_io
     from tinylarge.tiny.profile import profile
 
-    net, ds = checkpoint_io(config.model, config, io)
+    net, ds = pattern.checkpoint_io(config.model, config, io)
     k = config.exit_after
     if not 1 <= k < len(net.blocks):
         raise TinylargeError(
             f"exit_after {k} is not a cut inside the model: valid 1..{len(net.blocks) - 1}"
         )
     head = train_exit_head(net, ds, config, bool(io.get("progress")))
-    with workdir(io.get("out_dir")) as work:
+    with pattern.workdir(io.get("out_dir")) as work:
         paths, exit_logits, final_logits = deploy_exit(net, head, ds, config, work)
         cost = {name: profile(str(p), config.device) for name, p in paths.items()}
     ok = final_logits.argmax(1) == ds.y_test

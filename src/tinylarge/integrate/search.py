@@ -285,7 +285,7 @@ def nothing_fits_reason(device: str, rows: list[dict[str, Any]]) -> str:
 
 def run_search(config: SearchConfig | None = None, **io: Unpack[PatternIO]) -> SearchResult:
     """Search every device of ``config``; distil each distinct winner once; plot per device."""
-    from tinylarge.integrate.search_plot import plot_device
+    from tinylarge.integrate.plots import plot_device
 
     config = config or SearchConfig()
     devices = [load_device(n) for n in config.device_names()]

@@ -92,15 +92,6 @@ def end_to_end(c: CutCost, link: LinkProfile, sleep_power_w: float, objective: O
     return a + b / link.rate_bps
 
 
-def best_cut(
-    cuts: list[CutCost], link: LinkProfile, sleep_power_w: float, objective: Objective
-) -> CutCost:
-    """The feasible cut minimising ``objective`` at the link's rate (ties: fewer device blocks)."""
-    feasible = [c for c in cuts if c.fits]
-    values = np.array([end_to_end(c, link, sleep_power_w, objective) for c in feasible])
-    return feasible[int(np.argmin(values))]
-
-
 def rate_sweep(
     cuts: list[CutCost], link: LinkProfile, sleep_power_w: float, objective: Objective
 ) -> list[dict[str, float]]:
