@@ -20,13 +20,15 @@ from typing import Any, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinylarge.integrate.deployed import Int8Recipe, ModelReport, describe
 from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
 from tinylarge.integrate.server_device import train_teacher
 from tinylarge.integrate.students import (
+    Int8Recipe,
+    ModelReport,
     StudentRun,
     accuracy_ci,
     compare,
+    describe,
     train_per_seed,
 )
 from tinylarge.models import ModelSpec, default_student_spec

@@ -18,11 +18,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from tinylarge.integrate.deployed import Int8Recipe, ModelReport
+from tinylarge.integrate import students as st
 from tinylarge.integrate.distill import student_train_config
 from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
 from tinylarge.integrate.server_device import server_side, stratified_fraction, with_train_subset
-from tinylarge.integrate.students import StudentRun, accuracy_ci, compare, train_per_seed
 from tinylarge.models import ModelSpec, default_student_spec
 from tinylarge.tiny.gates import softmax
 from tinylarge.train import few_label_config, predict_logits
@@ -74,13 +73,13 @@ class LabelResult(PatternResult):
 
     config: LabelConfig
     dataset: str
-    teacher: ModelReport
+    teacher: st.ModelReport
     n_labelled: int
     n_unlabelled: int
     pseudo_label_accuracy: float
     pseudo_label_coverage: float
-    students: list[ModelReport] = field(default_factory=list)
-    baselines: list[ModelReport] = field(default_factory=list)
+    students: list[st.ModelReport] = field(default_factory=list)
+    baselines: list[st.ModelReport] = field(default_factory=list)
 
 
 def run_label(config: LabelConfig | None = None, **io: Unpack[PatternIO]) -> LabelResult:
@@ -91,7 +90,7 @@ def run_label(config: LabelConfig | None = None, **io: Unpack[PatternIO]) -> Lab
     quality: list[PseudoLabels] = []
     n_labelled = n_unlabelled = 0
 
-    def runs(seed: int) -> list[StudentRun]:
+    def runs(seed: int) -> list[st.StudentRun]:
         nonlocal n_labelled, n_unlabelled
         labelled = server.device_idx[
             stratified_fraction(server.y_device, config.label_fraction, seed)
@@ -112,13 +111,13 @@ def run_label(config: LabelConfig | None = None, **io: Unpack[PatternIO]) -> Lab
         only_cfg = few_label_config(base, len(labelled), config.min_steps)
         mixed_cfg = base if len(mixed_ds.y_train) >= 10 * info.n_classes else only_cfg
         return [
-            StudentRun("pseudo_labelled", mixed_ds, mixed_cfg),
-            StudentRun("labelled_only", with_train_subset(ds, labelled), only_cfg),
+            st.StudentRun("pseudo_labelled", mixed_ds, mixed_cfg),
+            st.StudentRun("labelled_only", with_train_subset(ds, labelled), only_cfg),
         ]
 
-    reports = train_per_seed(
+    reports = st.train_per_seed(
         config.seeds, runs, config.student or default_student_spec(info), cache,
-        int8=Int8Recipe(qat_epochs=0) if config.int8 else None, out_dir=out, progress=progress,
+        int8=st.Int8Recipe(qat_epochs=0) if config.int8 else None, out_dir=out, progress=progress,
     )  # fmt: skip
     students, baselines = reports["pseudo_labelled"], reports["labelled_only"]
     label_acc = float(np.mean([q.accuracy for q in quality]))
@@ -127,9 +126,9 @@ def run_label(config: LabelConfig | None = None, **io: Unpack[PatternIO]) -> Lab
         "teacher_accuracy": server.teacher_report.accuracy,
         "pseudo_label_accuracy": label_acc,
         "pseudo_label_coverage": coverage,
-        "student_accuracy": accuracy_ci(students),
-        "labelled_only_accuracy": accuracy_ci(baselines),
-        "gain": compare(students, baselines),
+        "student_accuracy": st.accuracy_ci(students),
+        "labelled_only_accuracy": st.accuracy_ci(baselines),
+        "gain": st.compare(students, baselines),
         "int8": config.int8,
     }
     return LabelResult(

@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_cascade(result: Any, path: str | Path) -> Path:
     """Accuracy vs offloaded fraction, with the teacher alone and the chosen point marked."""
-    path = Path(path)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     xs = [p["offload_fraction"] for p in result.curve]
     ys = [100 * p["accuracy"] for p in result.curve]
@@ -28,11 +27,7 @@ def plot_cascade(result: Any, path: str | Path) -> Path:
     ax.set_title(f"cascade on held-out data (n={result.n_eval})")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_split(result: Any, path: str | Path) -> Path:
@@ -41,7 +36,6 @@ def plot_split(result: Any, path: str | Path) -> Path:
     from tinylarge.net import load_link
     from tinylarge.tiny.devices import load_device
 
-    path = Path(path)
     sleep_w = load_device(result.config.device).sleep_power_w
     fig, ax = plt.subplots(figsize=(6.5, 4))
     cuts = [c for c in result.cuts if c.fits]
@@ -66,17 +60,11 @@ def plot_split(result: Any, path: str | Path) -> Path:
     ax.set_title("split computing: latency per cut and link (circle = chosen)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_device(result: Any, path: str | Path) -> Path:
     """Write ``result`` (a ``DeviceSearch``) as a PNG at ``path``; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = result.rows
     max_ram = max(r["ram_bytes"] for r in rows) or 1
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -111,7 +99,14 @@ def plot_device(result: Any, path: str | Path) -> Path:
     ax.set_title(title + ("" if result.winner else " (none)") + "; marker area ~ RAM")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path, dpi=110)
+
+
+def _save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out, write ``fig`` as a PNG at ``path`` (folders created), close it; the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from tinylarge.integrate.deployed import ModelReport, describe
+from tinylarge.integrate.students import ModelReport, describe
 from tinylarge.models import ModelSpec, default_teacher_spec
 from tinylarge.train import ArtifactCache, Role, TrainResult, default_train_config
 

@@ -2,11 +2,16 @@
 
 A :class:`StudentRun` says what a student learns from; :func:`train_student` trains it through
 ``tinylarge.train.fit`` (or loads it from the cache, keyed by everything the run says), writes it
-and finishes it as int8 in TFLM; :func:`compare` pairs two methods seed by seed.
+and finishes it as int8 (:func:`finish_int8`: post-training quantization, QAT when PTQ loses more
+than a tolerance; accuracy measured in TFLM, cached by the weights' digest); :func:`compare`
+pairs two methods seed by seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -15,18 +20,163 @@ from typing import Any
 
 from torch import nn
 
-from tinylarge.integrate.deployed import (
-    Int8Recipe,
-    ModelReport,
-    describe,
-    finish_int8,
-    model_digest,
-    model_meta,
-)
-from tinylarge.models import ModelSpec, save_checkpoint
+from tinylarge.models import ModelSpec, count_macs, count_params, save_checkpoint
 from tinylarge.train import ArtifactCache, DistillObjective, TrainConfig, TrainResult, fit
-from tinylarge.train.cache import dataset_fingerprint
+from tinylarge.train.cache import array_digest, cache_key, dataset_fingerprint
 from tinylarge.train.stats import mean_ci, paired
+
+INT8_RECIPE = "ptq-then-qat-via-fit"  # in the cache key: QAT fine-tunes through train.fit
+
+
+def model_meta(dataset: Any) -> dict[str, Any]:
+    """The checkpoint metadata of a model for ``dataset`` (dataset, input_shape, n_classes)."""
+    info = dataset.info
+    return {
+        "dataset": info.name,
+        "input_shape": list(info.input_shape),
+        "n_classes": int(info.n_classes),
+        "split_seed": getattr(dataset, "seed", None),
+    }
+
+
+def model_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's state (parameters and buffers), to key what is derived from it."""
+    state = model.state_dict()
+    return array_digest(*(state[k].detach().cpu().numpy() for k in sorted(state)))
+
+
+@dataclass
+class ModelReport:
+    """One trained model: its size and its accuracies (``int8_*`` measured in TFLM).
+
+    ``val_accuracy`` is on the validation split ``fit`` held out of the training data (``None``
+    when there was none): the number model and hyper-parameter choices may be made on.
+    """
+
+    role: str
+    spec: dict[str, Any]
+    params: int
+    macs: int
+    float_accuracy: float
+    val_accuracy: float | None = None
+    int8_accuracy: float | None = None
+    qat: bool = False
+    ptq_accuracy: float | None = None
+    tflite_path: str | None = None
+    model_size_bytes: int | None = None
+    tflm_arena_bytes: int | None = None
+    train_time_s: float = 0.0
+    from_cache: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def accuracy(self) -> float:
+        """The deployed accuracy: int8 when quantized, float otherwise."""
+        return self.float_accuracy if self.int8_accuracy is None else self.int8_accuracy
+
+
+def describe(
+    role: str,
+    model: nn.Module,
+    spec: ModelSpec,
+    dataset: Any,
+    result: TrainResult,
+    has_validation: bool = True,
+) -> ModelReport:
+    """A :class:`ModelReport` of a float model (int8 fields filled by :func:`finish_int8`)."""
+    return ModelReport(
+        role=role,
+        spec=spec.model_dump(mode="json"),
+        params=count_params(model),
+        macs=count_macs(model, tuple(dataset.info.input_shape)),
+        float_accuracy=result.test_accuracy,
+        val_accuracy=result.best_val_accuracy if has_validation else None,
+        train_time_s=result.train_time_s,
+        from_cache=result.from_cache,
+    )
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How :func:`finish_int8` quantizes: PTQ, then QAT for ``qat_epochs`` when PTQ loses more
+    than ``max_ptq_drop`` (absolute accuracy); ``n_calibration`` training inputs calibrate."""
+
+    max_ptq_drop: float = 0.01
+    qat_epochs: int = 2
+    n_calibration: int = 300
+
+
+def finish_int8(
+    report: ModelReport,
+    model: nn.Module,
+    dataset: Any,
+    cache: ArtifactCache,
+    out_path: str | Path | None = None,
+    recipe: Int8Recipe = Int8Recipe(),
+    seed: int = 0,
+) -> ModelReport:
+    """Quantize ``model`` to int8 and fill ``report``'s int8 fields (TFLM accuracy on the test set).
+
+    Post-training quantization first (Jacob et al., CVPR 2018); when it loses more than
+    ``recipe.max_ptq_drop`` against the float model, quantization-aware training is tried and kept
+    if it is better. Calibration and QAT use ``dataset``'s training part only. The ``.tflite`` is
+    copied to ``out_path``.
+    """
+    from tinylarge.tiny.quantize import QuantizeResult, quantize_and_evaluate
+
+    key = cache_key(
+        {
+            "pattern": "int8",
+            "recipe": INT8_RECIPE,
+            "model": model_digest(model),
+            "dataset": dataset_fingerprint(dataset),
+            **asdict(recipe),
+            "seed": seed,
+        }
+    )
+    entry = cache.root / "int8" / key
+    result_path, tflite_path = entry / "result.json", entry / "model_int8.tflite"
+    if result_path.is_file() and tflite_path.is_file():
+        result = QuantizeResult(**json.loads(result_path.read_text()))
+        ptq_accuracy = json.loads(result_path.with_name("ptq.json").read_text())["ptq_accuracy"]
+    else:
+        entry.mkdir(parents=True, exist_ok=True)
+        args = (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)
+        n_cal = recipe.n_calibration
+        result = quantize_and_evaluate(model, *args, tflite_path, n_calibration=n_cal, seed=seed)
+        ptq_accuracy = result.int8_accuracy
+        drop = result.float_accuracy - result.int8_accuracy
+        if drop > recipe.max_ptq_drop and recipe.qat_epochs > 0:
+            qat_path = entry / "model_int8_qat.tflite"
+            qat = quantize_and_evaluate(
+                model, *args, qat_path, n_calibration=n_cal, qat=True,
+                qat_epochs=recipe.qat_epochs, seed=seed,
+            )  # fmt: skip
+            if qat.int8_accuracy > result.int8_accuracy:
+                qat_path.replace(tflite_path)
+                result = dataclasses.replace(qat, tflite_path=str(tflite_path))
+            else:
+                qat_path.unlink(missing_ok=True)
+        (entry / "ptq.json").write_text(json.dumps({"ptq_accuracy": ptq_accuracy}))
+        result_path.write_text(json.dumps(result.to_dict(), indent=1))  # last: marks complete
+    path = Path(result.tflite_path)
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out_path)
+        path = out_path
+    return dataclasses.replace(
+        report,
+        int8_accuracy=result.int8_accuracy,
+        ptq_accuracy=ptq_accuracy,
+        qat=result.qat,
+        tflite_path=str(path),
+        model_size_bytes=result.size_bytes,
+        tflm_arena_bytes=result.tflm_arena_bytes,
+    )
+
 
 FIT_VERSION = 2  # in student cache keys: 2 = the one train.fit loop and its best-epoch rule
 

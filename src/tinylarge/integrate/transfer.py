@@ -18,11 +18,12 @@ from typing import Any, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinylarge.integrate.deployed import Int8Recipe, ModelReport
 from tinylarge.integrate.distill import student_train_config
 from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
 from tinylarge.integrate.server_device import server_side, stratified_fraction, with_train_subset
 from tinylarge.integrate.students import (
+    Int8Recipe,
+    ModelReport,
     StudentRun,
     accuracy_ci,
     compare,

@@ -63,7 +63,7 @@ def deploy_student(ctx: RunContext) -> None:
     """Quantize the student to full-integer int8 (PTQ, QAT if PTQ loses > 1 point), measure it in
     TFLM, profile it on every microcontroller of the catalog and generate its C, checked on the
     host against TFLM. Writes ``student_int8.tflite`` and ``c/`` into the run folder."""
-    from tinylarge.integrate.deployed import describe, finish_int8
+    from tinylarge.integrate.students import describe, finish_int8
     from tinylarge.tiny.codegen import codegen
     from tinylarge.tiny.devices import list_devices, load_device
     from tinylarge.tiny.profile import analyze_model, profile_facts
