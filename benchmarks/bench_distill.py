@@ -132,7 +132,7 @@ def select_on_validation(cache: ArtifactCache, dataset: str) -> tuple[DistillCon
         update={"temperature": temperature, "alpha": alpha, "seeds": SEEDS, "int8": True,
                 "compare_baseline": True}
     )  # fmt: skip
-    table = "| stage | candidate | params | val accuracy (float) |\n|---|---|---:|---:|\n"
+    table = "| stage | candidate | student params | val accuracy (float) |\n|---|---|---:|---:|\n"
     return chosen, table + "\n".join(rows)
 
 
@@ -273,8 +273,9 @@ by the same recipe without the teacher. All models train through the one `tinyla
 ### mnist5k distillation (goal: >= 99% of teacher, <= 2% params, gain interval > 0): {met(mnist_ok)}
 
 Chosen on validation data by `select_on_validation` (the validation split `fit` holds out of the
-training data, seed {SELECTION_SEED}; float students; the test split is not read): each stage keeps
-the best candidate and passes it on.
+training data, 10% = 400 samples, seed {SELECTION_SEED}; float students; the test split is not
+read): each stage keeps the best candidate and passes it on; ties (one validation sample is 0.25
+points) go to the earlier candidate: the default, or the smaller student.
 
 {selection_table}
 
@@ -296,7 +297,7 @@ backbone (fresh head) on those labels. Scratch = same student, same labels, same
 |---|---:|---:|---:|---:|
 {tl_rows}
 
-### LargeML pseudo-labels, mnist5k (5% labelled, confidence >= {lab.config["confidence_threshold"]})
+### LargeML pseudo-labels, mnist5k (5% labelled, confidence >= {lab.config.confidence_threshold})
 
 {lab.n_labelled} labelled + {lab.n_unlabelled} unlabelled device samples; the teacher
 ({pct(ls["teacher_accuracy"])}) labels {pct(ls["pseudo_label_coverage"])} of the unlabelled ones
@@ -327,7 +328,8 @@ Tighter budgets: {tight_line}. `rp2040` with RAM <= 4 KiB: {nothing.devices[0].r
 Wall time of each step in this run (steps whose models are in the artifact cache only load and
 re-measure; from an empty cache on the shared 2-core machine: distillation ~2.5-4 min per dataset
 for 3 seeds, transfer ~3.5 min, labelling ~25 s, the 24-candidate search ~5.5 min, in the
-previous round):
+previous round; this round's first run, with the selection, five seeds everywhere and every model
+retrained by the one loop, took about 2 h 40 min at a load average of 8-12 on the two cores):
 
 | step | wall time |
 |---|---:|

@@ -3,8 +3,8 @@
 Counts the ``.py`` files under ``src/`` (lines and bytes, as ``find src -name '*.py' | xargs cat |
 wc -l -c`` does) and the pairs of places sharing runs of six or more lines, as the ``duplicates``
 tool reports them (``cd src && duplicates --most 60 --seconds 60``), for the working tree and for
-``--base`` (default ``main``, extracted with ``git archive``). Goal: fewer pairs and no more lines
-or bytes than the base.
+``--base`` (default: where this branch left ``main``, so work merged into main meanwhile does not
+count; extracted with ``git archive``). Goal: fewer pairs and no more lines or bytes than the base.
 
 Usage: ``.venv/bin/python benchmarks/bench_structure.py [--base REV]``; writes ``structure``.
 """
@@ -60,8 +60,13 @@ def base_tree(rev: str, into: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default="main")
+    parser.add_argument("--base", default=None, help="[git merge-base HEAD main]")
     args = parser.parse_args()
+    if args.base is None:
+        args.base = subprocess.run(
+            ["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()[:12]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         base_src = base_tree(args.base, Path(tmp))
         before = size(base_src), duplicate_pairs(base_src)
