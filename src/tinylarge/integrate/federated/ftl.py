@@ -72,14 +72,10 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
     Returns ``{"path", "sha256", "arena_bytes", "features", "teacher_accuracy",
     "student_accuracy"}``.
     """
-    from tinylarge.integrate.common import (
-        describe,
-        model_digest,
-        train_teacher,
-        with_train_subset,
-    )
-    from tinylarge.integrate.distill import student_train_config, train_student
-    from tinylarge.integrate.losses import DistillObjective
+    from tinylarge.integrate.distill import student_train_config
+    from tinylarge.integrate.server_device import train_teacher, with_train_subset
+    from tinylarge.integrate.students import StudentRun, describe, model_digest, train_student
+    from tinylarge.train import DistillObjective
 
     ds = load_split(config.dataset, config.split_seed)
     server_idx, _ = server_and_device_indices(ds, config)
@@ -92,16 +88,14 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         server_ds, cache, config.teacher, seed=config.seed, progress=progress
     )
     spec = config.model or default_student_spec(ds.info)
-    student, result = train_student(
-        server_ds,
-        spec,
-        student_train_config(ds.info, config.seed, config.pretrain_epochs),
-        cache,
-        DistillObjective(alpha=0.9, temperature=4.0),
-        teacher,
-        progress,
-        "backbone",
+    run = StudentRun(
+        role="backbone",
+        data=server_ds,
+        config=student_train_config(ds.info, config.seed, config.pretrain_epochs),
+        objective=DistillObjective(alpha=0.9, temperature=4.0),
+        teacher=teacher,
     )
+    student, report = train_student(run, spec, cache, int8=None, progress=progress)
     entry = cache.root / "ftl" / f"{model_digest(student)}-v2"
     path, meta_path = entry / "backbone_int8.tflite", entry / "backbone.json"
     if not meta_path.is_file():
@@ -120,7 +114,7 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
             "teacher_accuracy": describe(
                 "teacher", teacher, teacher_spec, ds, teacher_result
             ).float_accuracy,
-            "student_accuracy": result.test_accuracy,
+            "student_accuracy": report.float_accuracy,
         }
         meta_path.write_text(json.dumps(meta))
     return {"path": str(path), **json.loads(meta_path.read_text())}
