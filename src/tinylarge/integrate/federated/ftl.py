@@ -48,6 +48,9 @@ class FTLConfig(FederatedConfig):
     framework: Literal[Framework.FTL] = Framework.FTL
     teacher: ModelSpec | None = None
     pretrain_epochs: int | None = Field(None, ge=1, description="server-side backbone epochs")
+    pretrain_seed: int | None = Field(
+        None, ge=0, description="seed of the server-side teacher and backbone (default: seed)"
+    )
     momentum: float = Field(0.0, ge=0, lt=1, description="head SGD momentum (device C: none)")
     lr: float = Field(0.1, gt=0, description="head SGD learning rate")
     backbone_path: str | None = None
@@ -83,15 +86,16 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         from tinylarge.errors import TinylargeError
 
         raise TinylargeError("FTL needs server_fraction > 0: the LargeML side trains the backbone")
+    seed = config.seed if config.pretrain_seed is None else config.pretrain_seed
     server_ds = with_train_subset(ds, server_idx)
     teacher, teacher_result, teacher_spec = train_teacher(
-        server_ds, cache, config.teacher, seed=config.seed, progress=progress
+        server_ds, cache, config.teacher, seed=seed, progress=progress
     )
     spec = config.model or default_student_spec(ds.info)
     run = StudentRun(
         role="backbone",
         data=server_ds,
-        config=student_train_config(ds.info, config.seed, config.pretrain_epochs),
+        config=student_train_config(ds.info, seed, config.pretrain_epochs),
         objective=DistillObjective(alpha=0.9, temperature=4.0),
         teacher=teacher,
     )
@@ -103,9 +107,9 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         from tinylarge.tiny.runtime import TflmRuntime
 
         entry.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(seed)
         x_cal = server_ds.x_train[rng.permutation(len(server_ds.y_train))[:300]]
-        quantize_model(backbone_module(student, ds.info.input_shape), x_cal, path, seed=config.seed)
+        quantize_model(backbone_module(student, ds.info.input_shape), x_cal, path, seed=seed)
         runtime = TflmRuntime(path)
         meta = {
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
