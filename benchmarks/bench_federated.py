@@ -44,9 +44,15 @@ from tinylarge.train.stats import mean_ci, paired  # noqa: E402
 FRAMEWORKS = ["fl", "fedprox", "ftl", "fml", "sl", "fsl"]
 SETTINGS = {
     "mnist5k": dict(
-        dataset="mnist5k", n_clients=20, partition="dirichlet:0.3", clients_per_round=10
+        dataset="mnist5k",
+        n_clients=20,
+        partition="dirichlet:0.3",
+        clients_per_round=10,
+        local_epochs=2,
     ),
-    "japanese-vowels": dict(dataset="japanese-vowels", n_clients=9, partition="group"),
+    "japanese-vowels": dict(
+        dataset="japanese-vowels", n_clients=9, partition="group", local_epochs=2
+    ),
 }
 TARGETS = {"mnist5k": 0.6, "japanese-vowels": 0.5}  # fixed before any run
 NETWORK_AWARE = "tinylarge.orchestrate.fl_selection:network_aware"
@@ -363,7 +369,7 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "gradients + optimizer state + activations of one batch, counted from the model).",
         "",
         "Settings (small but honest, chosen for a ~25 min run on 2 shared cores): mnist5k, 20 "
-        "clients, Dirichlet alpha = 0.3, 10 clients per round, 1 local epoch, batch 32; "
+        "clients, Dirichlet alpha = 0.3, 10 clients per round, 2 local epochs (Reptile: its 10 inner steps), batch 32; "
         "japanese-vowels (speech, 9 speakers; speaker = class), `group` partition: one speaker "
         "per client, all 9 per round. The server keeps 30% of the training split (the FTL "
         "backbone's pretraining data; the validation set for selection). FML holds out 2 "
