@@ -369,7 +369,8 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "gradients + optimizer state + activations of one batch, counted from the model).",
         "",
         "Settings (small but honest, chosen for a ~25 min run on 2 shared cores): mnist5k, 20 "
-        "clients, Dirichlet alpha = 0.3, 10 clients per round, 2 local epochs (Reptile: its 10 inner steps), batch 32; "
+        "clients, Dirichlet alpha = 0.3, 10 clients per round, 2 local epochs (Reptile: its "
+        "10 inner steps), batch 32; "
         "japanese-vowels (speech, 9 speakers; speaker = class), `group` partition: one speaker "
         "per client, all 9 per round. The server keeps 30% of the training split (the FTL "
         "backbone's pretraining data; the validation set for selection). FML holds out 2 "
