@@ -34,8 +34,8 @@ from tinylarge.integrate.federated.clients import (
 )
 from tinylarge.integrate.federated.config import FederatedConfig, Framework
 from tinylarge.integrate.federated.engine import run_pattern
-from tinylarge.integrate.federated.fl import local_seed, personalise_report, report
-from tinylarge.integrate.federated.local import accuracy, local_update
+from tinylarge.integrate.federated.fl import configured_update, personalise_report, report
+from tinylarge.integrate.federated.local import accuracy
 from tinylarge.integrate.federated.pricing import Compute, training_memory_bytes
 from tinylarge.integrate.federated.server import Progress, ServerTask, serve_rounds
 from tinylarge.models import ModelSpec, default_student_spec
@@ -186,17 +186,7 @@ def client_train(
     config: FTLConfig, share: ClientShare, arrays: ArrayRecord, round_: int
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     head = _head(config, arrays)
-    res = local_update(
-        head,
-        _features(config, share),
-        share.y,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client),
-        epochs=config.local_epochs,
-        steps=config.local_steps,
-        momentum=config.momentum,
-    )
+    res = configured_update(config, head, _features(config, share), share.y, round_, share.client)
     return ArrayRecord(head.state_dict()), report(res)
 
 
