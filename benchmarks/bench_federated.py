@@ -1,9 +1,10 @@
 """Learning together on Flower: FL, FedProx, FTL, FML, SL, FSL (and FFM) on the same data and
 clients, priced by the 6G radio model, with 95% intervals over seeds.
 
-Run alone: ``.venv/bin/python benchmarks/bench_federated.py`` (about 20-30 min on a loaded
-2-core host; ``--seeds N`` and ``--rounds R`` shrink it). Writes the "federated" section of
-BENCHMARKS.md and ``benchmarks/out/federated.json`` (every run's summary).
+Run alone: ``.venv/bin/python benchmarks/bench_federated.py`` (selection ~7 min + runs ~23 min
+on a loaded 2-core host; ``--chosen lr,mu,eps --chosen-log LOG`` reuses an earlier selection,
+``--from-json`` only re-summarises). Writes the "federated" section of BENCHMARKS.md and
+``benchmarks/out/federated.json`` (every run's summary).
 
 Procedure (written here, followed by the code below):
 
@@ -231,9 +232,9 @@ def engine_check() -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--select-rounds", type=int, default=5)
-    ap.add_argument("--workers", type=int, default=2, help="runs in parallel (processes)")
+    ap.add_argument("--workers", type=int, default=3, help="runs in parallel (processes)")
     ap.add_argument("--chosen", help="lr,mu,outer_lr from an earlier run of the selection step")
     ap.add_argument("--chosen-log", default="", help="where that selection is recorded")
     ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
