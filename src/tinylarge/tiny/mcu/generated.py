@@ -3,9 +3,10 @@ measurement path for the code generator (its CLI's ``--flash``, its benchmark, t
 
 The C is compiled with the toolchain's startup and linker script and a counter harness that, per
 input, writes the input where the generated API takes it (``<prefix>_input()`` in the arena, as
-TFLM's ``input(0)``; a caller's float buffer for a float-I/O model), paints the stack, counts the
+TFLM's ``input(0)``, the float tensor of a float-I/O model too), paints the stack, counts the
 instructions of the inference (``<prefix>_invoke()``, plus ``<prefix>_quantize_input()`` /
-``<prefix>_dequantize_output()`` for float I/O, as TFLM's ``Invoke()`` runs QUANTIZE/DEQUANTIZE),
+``<prefix>_dequantize_output()`` for float I/O, in place, as TFLM's ``Invoke()`` runs
+QUANTIZE/DEQUANTIZE),
 scans the stack and prints the output bytes. Three builds of one harness, as for TFLM
 (:mod:`tinylarge.tiny.mcu.harness`):
 
@@ -15,8 +16,8 @@ scans the stack and prints the output bytes. Three builds of one harness, as for
   ``flash_bytes`` = ``(text + data)`` of ``model`` minus ``empty``: the model's code, its constant
   weights and requantization tables, and the kernel library it calls (CMSIS-NN's objects too for
   the ``cmsis-nn`` backend); ``ram_bytes`` = ``(data + bss)`` of ``model`` minus ``empty``: the
-  static arena (input and output inside it) plus any static data of the generated code and the
-  float I/O buffers of a float-I/O model -- every buffer the caller needs, counted once.
+  static arena (input and output inside it, float ones too) plus any static data of the
+  generated code -- every buffer the caller needs, counted once.
 - ``ops`` (``per_op=True``): the generated ``<PREFIX>_OP_DONE(node)`` hook reads the counter after
   every op, so ``ops`` holds each emitted op's instructions (the hook's own ~10 included; their
   sum is the total within a few ticks).
@@ -85,43 +86,29 @@ void tl_op_done(int node) {{
   }}
 }}
 #endif
-#if TL_WITH_MODEL && TL_FLOAT_IN /* the caller's float input, quantized into the arena */
-static float tl_in_f[{P}_INPUT_SIZE];
-#endif
-#if TL_WITH_MODEL && TL_FLOAT_OUT
-static float tl_out_f[{P}_OUTPUT_SIZE];
-#endif
-
 int main(void) {{
   for (int i = 0; i < TL_N_INPUTS; ++i) {{
     const uint8_t *x = tl_inputs[i];
 #if TL_WITH_MODEL
-#if TL_FLOAT_IN
-    memcpy(tl_in_f, x, sizeof(tl_in_f));
-#else
-    memcpy({prefix}_input(), x, {P}_INPUT_SIZE); /* I/O inside the arena, as TFLM's */
-#endif
+    /* I/O inside the arena, as TFLM's (float tensors of a float-I/O model too) */
+    memcpy({prefix}_input(), x, TL_INPUT_BYTES);
 #if TL_PER_OP
     tl_n_ops = 0;
 #endif
     tl_paint_stack();
     tl_counter_start();
 #if TL_FLOAT_IN
-    {prefix}_quantize_input(tl_in_f);
+    {prefix}_quantize_input(NULL);
 #if TL_PER_OP
     tl_op_done(-1);
 #endif
 #endif
     if ({prefix}_invoke(NULL, NULL) != 0) return 6;
 #if TL_FLOAT_OUT
-    {prefix}_dequantize_output(tl_out_f);
+    {prefix}_dequantize_output(NULL);
 #endif
     const unsigned long ticks = (unsigned long)tl_counter_ticks();
-#if TL_FLOAT_OUT
-    const uint8_t *y = (const uint8_t *)tl_out_f;
-#else
     const uint8_t *y = (const uint8_t *){prefix}_output();
-#endif
     const int n_print = TL_OUTPUT_BYTES;
 #else
     tl_paint_stack();
@@ -156,7 +143,7 @@ class GeneratedMeasurement(RunOutputs):
     ram_bytes: int
     stack_bytes: int
     arena_bytes: int  # the generated code's own static arena (part of ram_bytes)
-    io_bytes_outside_arena: int  # float I/O buffers of a float-I/O model, else 0
+    io_bytes_outside_arena: int  # 0: every I/O tensor, float ones too, is in the arena
     opt: str
     sizes: dict[str, dict[str, int]]
     ops: list[OpCount] = field(default_factory=list)  # per_op=True: the first input's, in order
@@ -218,8 +205,6 @@ def measure_generated(
     if len(runs) != len(x):
         raise TinylargeError(f"expected {len(x)} runs from QEMU, got {len(runs)}")
     dep, emp = sizes["model"], sizes["empty"]
-    float_io = 4 * (code.input_size * (code.input.float_index is not None)
-                    + code.output_size * (code.output.float_index is not None))  # fmt: skip
     result = GeneratedMeasurement(
         core=core,
         kernels="cmsis-nn" if code.cmsis_nn is not None else "tinylarge",
@@ -229,7 +214,7 @@ def measure_generated(
         ram_bytes=(dep["data"] + dep["bss"]) - (emp["data"] + emp["bss"]),
         stack_bytes=max(r[1] for r in runs),
         arena_bytes=code.arena_bytes,
-        io_bytes_outside_arena=float_io,
+        io_bytes_outside_arena=0,  # float I/O tensors too live in the arena
         opt=opt,
         sizes=sizes,
         ops=_parse_ops(ops_out, code, target.instructions_per_tick) if per_op else [],
