@@ -9,8 +9,7 @@ void tl_lut_s8(const int8_t *lut, const int8_t *input, int8_t *output, int32_t s
   if (reverse) {
     for (i = size - 1; i >= 0; --i) output[i] = lut[(uint8_t)input[i]];
   } else {
-    /* last to first: the float output may start at or after the int8 input (in place) */
-  for (i = size - 1; i >= 0; --i) output[i] = lut[(uint8_t)input[i]];
+    for (i = 0; i < size; ++i) output[i] = lut[(uint8_t)input[i]];
   }
 }
 
