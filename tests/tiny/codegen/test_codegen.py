@@ -168,7 +168,29 @@ def test_float_io_tensors_live_in_the_arena_within_tflm_planned_bytes(tmp_path):
     # in place both ways (int8 input over the float input, float output over the int8 output)
     assert code.plan.location[f_in] == code.plan.location[code.input.index]
     assert code.plan.location[f_out] == code.plan.location[code.output.index]
-    assert verify(code, path, "qemu", n_random=4).bit_exact
+    assert verify(code, path, "qemu", n_random=4).bit_exact  # in place, via the harness
+    # the caller's own buffers give the same float bits as in place (host, -Werror)
+    main = tmp_path / "main.c"
+    main.write_text(FLOAT_IO_MAIN)
+    cc = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{tmp_path / 'c'}"]
+    srcs = sorted(str(p) for p in (tmp_path / "c").glob("*.c"))
+    subprocess.run([*cc, *srcs, str(main), "-o", str(tmp_path / "app")], check=True)
+    assert subprocess.run([str(tmp_path / "app")]).returncode == 0
+
+
+FLOAT_IO_MAIN = r"""
+#include <string.h>
+#include "tl_model.h"
+int main(void) {
+  static float in[TL_MODEL_INPUT_SIZE], out[TL_MODEL_OUTPUT_SIZE];
+  int i;
+  for (i = 0; i < TL_MODEL_INPUT_SIZE; ++i) in[i] = (float)((i * 37) % 101 - 50) / 25.0f;
+  if (tl_model_invoke_f32(in, out) != 0) return 1;
+  memcpy(tl_model_input(), in, sizeof in);
+  if (tl_model_invoke_f32(NULL, NULL) != 0) return 2;
+  return memcmp(out, tl_model_output(), sizeof out) == 0 ? 0 : 3;
+}
+"""
 
 
 def test_directory_compiles_with_callers_main(tmp_path):
