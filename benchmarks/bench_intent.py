@@ -45,6 +45,7 @@ GRID = [MapperConfig(method="knn"), MapperConfig(method="prototype")] + [
     for c in (1, 10, 100, 1000)
 ]  # in order of preference on a tie: simpler / more regularised first
 N_SPLITS, TIE = 50, 0.01
+CLI_TEXT = "keep p99 latency under 30 ms"
 SHORT = {
     "latency_slo": "latency", "minimise_energy": "energy", "maximise_accuracy": "accuracy",
     "offload_budget": "offload", "data_stays_on_device": "data", "placement": "placement",
@@ -93,8 +94,14 @@ def select(encoder, train, val) -> tuple[list[list], MapperConfig]:
 
         every = range(len(val.texts))
         ds = decisions(mapper.threshold_, every)
-        ok = [correct(d, val.labels[i], val.groups[i], val.params[i]) for d, i in zip(ds, every)]
-        by = {g: np.mean([o for o, gg in zip(ok, val.groups) if gg == g]) for g in set(val.groups)}
+        ok = [
+            correct(d, val.labels[i], val.groups[i], val.params[i])
+            for d, i in zip(ds, every, strict=True)
+        ]
+        by = {
+            g: np.mean([o for o, gg in zip(ok, val.groups, strict=True) if gg == g])
+            for g in set(val.groups)
+        }
         rng = np.random.default_rng(0)
         half_scores, half_oos = [], []
         for _ in range(N_SPLITS):
@@ -103,11 +110,13 @@ def select(encoder, train, val) -> tuple[list[list], MapperConfig]:
             th = calibrate_threshold(sc[a], [val.labels[i] for i in a], compound[a])
             ok_b = [
                 correct(d, val.labels[i], val.groups[i], val.params[i])
-                for d, i in zip(decisions(th, b), b)
+                for d, i in zip(decisions(th, b), b, strict=True)
             ]
             half_scores.append(np.mean(ok_b))
             half_oos.append(
-                np.mean([o for o, i in zip(ok_b, b) if val.groups[i] == "out_of_scope"])
+                np.mean(
+                    [o for o, i in zip(ok_b, b, strict=True) if val.groups[i] == "out_of_scope"]
+                )
             )
         scores.append(float(np.mean(half_scores)))
         name = cfg.method + (f", C={cfg.c:g}" + (", cues" if cfg.cues else "")) * (
@@ -119,7 +128,7 @@ def select(encoder, train, val) -> tuple[list[list], MapperConfig]:
              f"{100 * scores[-1]:.1f}", f"{100 * np.mean(half_oos):.1f}"]
         )  # fmt: skip
     best = max(scores)
-    chosen = next(cfg for cfg, s in zip(GRID, scores) if s >= best - TIE)
+    chosen = next(cfg for cfg, s in zip(GRID, scores, strict=True) if s >= best - TIE)
     return rows, chosen
 
 
@@ -136,34 +145,31 @@ def fleet_demo(mapper) -> tuple[str, list[str]]:
     from tinylarge.scenario.intent_state import OrchestrationIntentState, apply_intent
 
     workload, base = load_workload(), load_bundled("smoke")
-    cases = [
-        ("keep p99 latency under 60 ms", ["joint", "drift-plus-penalty"]),
-        ("offload at most 5% of requests", ["cascade-threshold"]),
-        ("run all inference on the devices", None),
-        ("minimise energy", ["joint"]),
-        ("raw data must never leave the devices", None),
+    cases = [  # (text, [(policy before, policy after), ...])
+        ("keep p99 latency under 60 ms", [("joint", "joint"), ("drift-plus-penalty",) * 2]),
+        ("offload at most 5% of requests", [("cascade-threshold", "cascade-threshold")]),
+        ("run all inference on the devices", [("joint", "all-local")]),
+        ("minimise energy", [("joint", "joint")]),
+        ("raw data must never leave the devices", [("split-optimal", "split-optimal")]),
     ]
     rows, notes = [], []
-    for text, policies in cases:
+    for text, pairs in cases:
         decision = mapper.map(text)
         assert decision.accepted, (text, decision.reason)
         state = apply_intent(decision.change, OrchestrationIntentState())
         translation = fleet_scenario_for(state, base)
         notes += [f"`{text}`: {n}" for n in translation.notes]
-        before = simulate(base, workload, policies=policies or ["cascade-threshold", "joint"])
-        after = simulate(translation.scenario, workload)
-        for name in after.metrics:
-            s_after = after.policy_summary(name)
-            ref = name if name in before.metrics else "joint"
-            s_before = before.policy_summary(ref)
+        before = simulate(base, workload, policies=[b for b, _ in pairs])
+        after = simulate(translation.scenario, workload, policies=[a for _, a in pairs])
+        for ref, name in pairs:
+            s_before, s_after = before.policy_summary(ref), after.policy_summary(name)
             slo = slo_attainment(after, name, state)
+            p99 = [1e3 * s["latency_s"]["p99"] for s in (s_before, s_after)]
+            mj = [1e3 * s["energy_j_per_inference"] for s in (s_before, s_after)]
             rows.append(
                 [f"`{text}`", f"{decision.kind} {json.dumps(decision.to_dict()['params'])}",
-                 f"{ref} -> {name}",
-                 f"{1e3 * s_before['latency_s']['p99']:.1f} -> {1e3 * s_after['latency_s']['p99']:.1f}",
-                 f"{_off(s_before):.3f} -> {_off(s_after):.3f}",
-                 f"{1e3 * s_before['energy_j_per_inference']:.2f} -> "
-                 f"{1e3 * s_after['energy_j_per_inference']:.2f}",
+                 f"{ref} -> {name}", f"{p99[0]:.1f} -> {p99[1]:.1f}",
+                 f"{_off(s_before):.3f} -> {_off(s_after):.3f}", f"{mj[0]:.2f} -> {mj[1]:.2f}",
                  f"{100 * s_before['accuracy']:.2f} -> {100 * s_after['accuracy']:.2f}",
                  "" if slo is None else ("met" if slo["met"] else "missed")]
             )  # fmt: skip
@@ -198,7 +204,11 @@ def main() -> None:
     k = {g: int(np.sum(np.array(ok)[groups == g])) for g in ("in_scope", "out_of_scope", "invalid")}
     n = {g: int(np.sum(groups == g)) for g in k}
     ins = groups == "in_scope"
-    kind_ok = sum(d.accepted and d.kind == lb for d, lb, m in zip(decisions, test.labels, ins) if m)
+    kind_ok = sum(
+        d.accepted and d.kind == lb
+        for d, lb, m in zip(decisions, test.labels, ins, strict=True)
+        if m
+    )
     wrong = [
         f"- `{t}`: expected {lb} {json.dumps(p) if p else ''}, got "
         + (
@@ -239,9 +249,12 @@ def main() -> None:
     for _ in range(3):
         t1 = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "tinylarge.cli", "intent", "keep p99 latency under 30 ms", "--json"],
-            capture_output=True, text=True, env=env, check=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "tinylarge.cli", "intent", CLI_TEXT, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         cli.append(time.perf_counter() - t1)
     cli_reply = json.loads(out.stdout)
 
@@ -302,7 +315,7 @@ threshold {mapper.threshold_:.3f}.
 
 Confusion (rows: expected; columns: decision; invalid-parameter items left out):
 
-{table(["expected", *[SHORT[c] if c in SHORT else c for c in cols]], conf_rows)}
+{table(["expected", *[SHORT.get(c, c) for c in cols]], conf_rows)}
 
 Errors on the test set:
 

@@ -1,5 +1,6 @@
-"""Parameters of an intent, read from its text by rules: durations, percentiles, fractions, device
-classes and tiers. Pure functions over strings; the encoder decides the kind, these read the numbers.
+"""Parameters of an intent, read from its text by rules: durations, percentiles, fractions,
+device classes and tiers. Pure functions over strings: the encoder decides the kind, these read
+the numbers.
 
 The rules (also the conventions the labelled sets were written with):
 
