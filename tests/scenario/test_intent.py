@@ -78,3 +78,14 @@ def test_the_training_set_has_every_kind_and_out_of_scope():
     train = load_labelled("train")
     kinds = set(train.labels)
     assert kinds == {k.value for k in IntentKind} | {OUT_OF_SCOPE}
+
+
+def test_map_intent_and_apply_intent_are_the_public_pair(intent_mapper, monkeypatch):
+    from tinylarge.scenario import intent
+    from tinylarge.scenario.intent_state import OrchestrationIntentState, apply_intent
+
+    monkeypatch.setattr(intent, "_default_mapper", lambda: intent_mapper)
+    decision = intent.map_intent("keep the worst-case latency under half a second")
+    assert decision.accepted, decision.reason
+    state = apply_intent(decision.change, OrchestrationIntentState())
+    assert state.sla_latency_s == pytest.approx(0.5)

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 import typer
 
 from tinylarge.cli.output import JSON_OPTION, console, emit_json
+from tinylarge.cli.params import config_option
+from tinylarge.scenario.intent import IntentMapper
+from tinylarge.scenario.intent_kinds import EXAMPLES, IntentKind
+
+
+class IntentText(click.ParamType):
+    """A sentence with some words in it (checked before the foundation model loads)."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not str(value).strip():
+            self.fail("the intent is empty; say what the fleet should do", param, ctx)
+        return str(value)
+
 
 TEXT = typer.Argument(
     ...,
+    click_type=IntentText(),
     help='The intent in plain English, e.g. "keep p99 latency under 30 ms".',
     show_default=False,
 )
-CLOSEST = typer.Option(
-    3, "--closest", min=1, max=8, help="How many closest known intents to list (default: 3)."
+CLOSEST = config_option(
+    IntentMapper.map,
+    "n_closest",
+    "--closest",
+    click_type=click.IntRange(1, len(IntentKind)),
+    help=f"How many closest known intents to list (1-{len(IntentKind)}).",
 )
 
 
@@ -25,12 +48,8 @@ def intent(text: str = TEXT, closest: int = CLOSEST, json_out: bool = JSON_OPTIO
     these kinds, several changes at once, low confidence, or a missing or invalid parameter are
     refused with the closest known intents. Exit status 0 either way (2: bad usage).
     """
-    from tinylarge.errors import TinylargeError
     from tinylarge.scenario.intent import load_mapper
-    from tinylarge.scenario.intent_kinds import EXAMPLES
 
-    if not text.strip():
-        raise TinylargeError("the intent is empty; say what the fleet should do")
     with console.status("loading the foundation model", spinner="dots"):
         decision = load_mapper().map(text, n_closest=closest)
     reply = decision.to_dict()

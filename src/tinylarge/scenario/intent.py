@@ -16,10 +16,21 @@ bench_intent.py`` repeats the choice and measures the held-out test set, which n
 Zero-touch / intent-based networking in the sense of the survey (Vu et al., arXiv 2505.15854, the
 orchestration challenge) and of 3GPP TS 28.312 (intent-driven management): the operator states what,
 the system decides how.
+
+The public API is two functions; the rest serves the benchmark and tests:
+
+- :func:`map_intent` (text -> a frozen :class:`IntentDecision`: ``accepted``, ``kind``, the
+  validated ``change``, ``confidence``, ``closest``, ``reason``; ``to_dict()`` is the
+  ``tinylarge intent --json`` object). The mapper loads once per process.
+- :func:`tinylarge.scenario.intent_state.apply_intent` (an accepted decision's ``change`` and the
+  current :class:`~tinylarge.scenario.intent_state.OrchestrationIntentState` -> the new state;
+  pure, refuses a contradicting change). :mod:`.intent_apply` turns that state into a fleet
+  scenario (``fleet_scenario_for``) and a rollout policy (``rollout_policy_for``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -414,6 +425,16 @@ def load_mapper(encoder: Encoder | None = None, config: MapperConfig | None = No
     return mapper.fit(load_labelled("train"), load_labelled("validation"))
 
 
+@functools.cache
+def _default_mapper() -> IntentMapper:
+    return load_mapper()
+
+
+def map_intent(text: str, n_closest: int = 3) -> IntentDecision:
+    """One operator sentence -> its decision, with the bundled mapper (loaded on first use)."""
+    return _default_mapper().map(text, n_closest)
+
+
 __all__ = [
     "EXAMPLES",
     "IntentDecision",
@@ -422,4 +443,5 @@ __all__ = [
     "MapperConfig",
     "load_labelled",
     "load_mapper",
+    "map_intent",
 ]
