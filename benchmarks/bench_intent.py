@@ -2,8 +2,9 @@
 that an applied change shows in a fleet simulation's metrics.
 
 Measured: the method choice on the validation set (never the test set), then the shipped mapper
-(``MapperConfig()`` defaults, threshold calibrated on validation) on the held-out test set
-``benchmarks/data/intents_heldout.yaml``: kind AND parameters exact, refusal of out-of-scope and of
+(``MapperConfig()`` defaults, threshold calibrated on validation) on the two held-out test sets
+``benchmarks/data/intents_heldout{,2}.yaml`` (set 2 written after set 1's first measurement and
+before the change made in response): kind AND parameters exact, refusal of out-of-scope and of
 invalid requests, with Wilson 95 % intervals; how close each test sentence is to the training set;
 latency and throughput of one mapping and of the command; and the fleet metrics (real workload,
 ``smoke`` scenario) before and after intents mapped from text. Writes BENCHMARKS.md section
@@ -38,7 +39,12 @@ from tinylarge.scenario.intent import (
 from tinylarge.train.cache import default_cache_root
 
 HERE = Path(__file__).resolve().parent
-HELDOUT = HERE / "data" / "intents_heldout.yaml"
+HELDOUT = {  # measured in this order; set 2 was written after set 1's first measurement
+    "set 1": HERE / "data" / "intents_heldout.yaml",
+    "set 2": HERE / "data" / "intents_heldout2.yaml",
+}
+# set 1 measured once with commit e250c1a's mapper: (right, of) per row of heldout_table
+FIRST_SET1 = {"in_scope": (70, 80), "kind": (70, 80), "out_of_scope": (38, 38), "invalid": (10, 10)}
 GRID = [MapperConfig(method="knn"), MapperConfig(method="prototype")] + [
     MapperConfig(method="logreg", c=c, cues=cues)
     for cues in (False, True)
@@ -186,7 +192,7 @@ def main() -> None:
     t0 = time.perf_counter()
     encoder = load_encoder()
     load_s = time.perf_counter() - t0
-    train, val, test = load_labelled("train"), load_labelled("validation"), load_labelled(HELDOUT)
+    train, val = load_labelled("train"), load_labelled("validation")
 
     rows, chosen = select(encoder, train, val)
     shipped = MapperConfig()
@@ -195,43 +201,9 @@ def main() -> None:
     t0 = time.perf_counter()
     mapper = IntentMapper(encoder, shipped, cache_dir=default_cache_root()).fit(train, val)
     fit_s = time.perf_counter() - t0
-    decisions = mapper.map_many(test.texts)
-    ok = [
-        correct(d, lb, g, p)
-        for d, lb, g, p in zip(decisions, test.labels, test.groups, test.params, strict=True)
-    ]
-    groups = np.array(test.groups)
-    k = {g: int(np.sum(np.array(ok)[groups == g])) for g in ("in_scope", "out_of_scope", "invalid")}
-    n = {g: int(np.sum(groups == g)) for g in k}
-    ins = groups == "in_scope"
-    kind_ok = sum(
-        d.accepted and d.kind == lb
-        for d, lb, m in zip(decisions, test.labels, ins, strict=True)
-        if m
-    )
-    wrong = [
-        f"- `{t}`: expected {lb} {json.dumps(p) if p else ''}, got "
-        + (
-            f"{d.kind} {json.dumps(d.to_dict()['params'])}"
-            if d.accepted
-            else f"refused ({d.reason})"
-        )
-        for d, t, lb, p, o in zip(decisions, test.texts, test.labels, test.params, ok, strict=True)
-        if not o
-    ]
-
-    # confusion: gold label (rows) x decision (columns)
-    cols = [*LABELS[:N_KINDS], "refused"]
-    conf = {lb: dict.fromkeys(cols, 0) for lb in LABELS}
-    for d, lb, g in zip(decisions, test.labels, test.groups, strict=True):
-        if g != "invalid":
-            conf[lb][d.kind.value if d.accepted else "refused"] += 1
-    conf_rows = [[SHORT[lb], *[conf[lb][c] or "." for c in cols]] for lb in LABELS]
-
-    # closeness of the test set to the training set
-    e_train, e_test = mapper.embed(train.texts), mapper.embed(test.texts, cache=False)
-    nearest = (e_test @ e_train.T).max(axis=1)
-    exact = len(set(t.lower() for t in test.texts) & set(t.lower() for t in train.texts))
+    sets = {name: measure(mapper, train, load_labelled(path)) for name, path in HELDOUT.items()}
+    s1, s2 = sets["set 1"], sets["set 2"]
+    test = load_labelled(HELDOUT["set 2"])
 
     # latency of one mapping (encoder + classifier + clause check + parser), and throughput
     lat = []
@@ -272,12 +244,23 @@ below the calibrated threshold, or a missing/invalid parameter.
 {len(train.texts)} sentences ({sum(g == "in_scope" for g in train.groups)} in scope over 8 kinds,
 {sum(g == "out_of_scope" for g in train.groups)} out of scope), validation {len(val.texts)}
 ({n_of(val, "in_scope")} in scope with parameters, {n_of(val, "out_of_scope")} out of scope,
-{n_of(val, "invalid")} invalid), held-out test {len(test.texts)} ({n["in_scope"]} in scope,
-{n["out_of_scope"]} out of scope, {n["invalid"]} invalid). The test set was written first, in one
-pass, before any training data or mapper code existed (its own commit), in a different voice;
-nothing but this benchmark reads it. Its sentences' nearest training sentence has cosine median
-{np.median(nearest):.2f} (max {nearest.max():.2f}; {int(np.sum(nearest > 0.9))} above 0.9); {exact}
-identical sentences.
+{n_of(val, "invalid")} invalid). Two held-out test sets, never used for fitting, choosing or
+thresholds, each in its own commit: **set 1** ({s1["n"]["in_scope"]} in scope,
+{s1["n"]["out_of_scope"]} out of scope, {
+        s1["n"]["invalid"]
+    } invalid) was written first, in one pass,
+before any training data or mapper code existed, in a different voice from the training set;
+**set 2** ({s2["n"]["in_scope"]} in scope, {s2["n"]["out_of_scope"]} out of scope,
+{s2["n"]["invalid"]} invalid) was written after set 1's first measurement ({
+        wilson(*FIRST_SET1["in_scope"])
+    }
+in scope, below the 90 % target) and
+before any change made in response, in the voice of chat-ops messages and change tickets. The change
+made afterwards used training and validation data only (no held-out sentence was read): 72 in-scope
+and 15 out-of-scope training sentences in varied voices (declarative, passive, formal), which raised
+the selected configuration's split-half validation score from 96.3 % to 98.2 %. Set 2 is therefore
+the fresh measurement of the revised mapper; set 1 now is no longer untouched (its first score
+prompted the change). Closeness to training: set 1 {s1["close"]}; set 2 {s2["close"]}.
 
 **Method and threshold, chosen on validation only.** Each configuration is fitted on the training
 set; its threshold is the midpoint between the highest confidence of a validation out-of-scope
@@ -304,22 +287,21 @@ threshold {mapper.threshold_:.3f}.
         )
     }
 
-**Held-out test set** (measured once the mapper was frozen):
+**Held-out test sets** (the shipped mapper; Wilson 95 % intervals):
 
-| measure | value | target |
-|---|---|---|
-| kind and parameters exact (in scope) | {wilson(k["in_scope"], n["in_scope"])} | >= 90 % |
-| kind right (in scope, accepted) | {wilson(kind_ok, n["in_scope"])} | |
-| out-of-scope refused | {wilson(k["out_of_scope"], n["out_of_scope"])} | 100 % |
-| invalid parameter refused | {wilson(k["invalid"], n["invalid"])} | |
+{heldout_table(s1, s2)}
 
-Confusion (rows: expected; columns: decision; invalid-parameter items left out):
+Confusion on set 2 (rows: expected; columns: decision; invalid-parameter items left out):
 
-{table(["expected", *[SHORT.get(c, c) for c in cols]], conf_rows)}
+{s2["confusion"]}
 
-Errors on the test set:
+Errors on set 2:
 
-{chr(10).join(wrong) or "- none"}
+{chr(10).join(s2["wrong"]) or "- none"}
+
+Errors on set 1 (now):
+
+{chr(10).join(s1["wrong"]) or "- none"}
 
 **Speed** (2 threads shared with other jobs): one mapping (encoder, classifier, clause check,
 parser) {1e3 * median(lat):.1f} ms median (95 % of {len(lat)} single calls within
@@ -338,6 +320,68 @@ Notes the translation reported: {"; ".join(notes) or "none"}.
 """
     write_section("intent", body)
     print(body)
+
+
+def measure(mapper, train, test) -> dict:
+    """The shipped mapper on one held-out set: counts per group, confusion, errors, closeness."""
+    decisions = mapper.map_many(test.texts)
+    ok = [
+        correct(d, lb, g, p)
+        for d, lb, g, p in zip(decisions, test.labels, test.groups, test.params, strict=True)
+    ]
+    groups = np.array(test.groups)
+    k = {g: int(np.sum(np.array(ok)[groups == g])) for g in ("in_scope", "out_of_scope", "invalid")}
+    n = {g: int(np.sum(groups == g)) for g in k}
+    kind_ok = sum(
+        d.accepted and d.kind == lb
+        for d, lb, g in zip(decisions, test.labels, test.groups, strict=True)
+        if g == "in_scope"
+    )
+    wrong = [
+        f"- `{t}`: expected {lb} {json.dumps(p) if p else ''}, got "
+        + (
+            f"{d.kind} {json.dumps(d.to_dict()['params'])}"
+            if d.accepted
+            else f"refused ({d.reason})"
+        )
+        for d, t, lb, p, o in zip(decisions, test.texts, test.labels, test.params, ok, strict=True)
+        if not o
+    ]
+    # confusion: gold label (rows) x decision (columns)
+    cols = [*LABELS[:N_KINDS], "refused"]
+    conf = {lb: dict.fromkeys(cols, 0) for lb in LABELS}
+    for d, lb, g in zip(decisions, test.labels, test.groups, strict=True):
+        if g != "invalid":
+            conf[lb][d.kind.value if d.accepted else "refused"] += 1
+    conf_rows = [[SHORT[lb], *[conf[lb][c] or "." for c in cols]] for lb in LABELS]
+    confusion = table(["expected", *[SHORT.get(c, c) for c in cols]], conf_rows)
+    # closeness of the test set to the training set
+    e_train, e_test = mapper.embed(train.texts), mapper.embed(test.texts, cache=False)
+    nearest = (e_test @ e_train.T).max(axis=1)
+    exact = len(set(t.lower() for t in test.texts) & set(t.lower() for t in train.texts))
+    close = (
+        f"nearest training sentence cosine median {np.median(nearest):.2f} (max "
+        f"{nearest.max():.2f}; {int(np.sum(nearest > 0.9))} above 0.9); {exact} identical"
+    )
+    return dict(k=k, n=n, kind_ok=kind_ok, wrong=wrong, confusion=confusion, close=close)
+
+
+def heldout_table(s1: dict, s2: dict) -> str:
+    """Set 2 (fresh), set 1 now, set 1's first measurement, the target."""
+    rows = []
+    for key, label, target in [
+        ("in_scope", "kind and parameters exact (in scope)", ">= 90 %"),
+        ("kind", "kind right (in scope, accepted)", ""),
+        ("out_of_scope", "out-of-scope refused", "100 %"),
+        ("invalid", "invalid parameter refused", ""),
+    ]:
+        cells = []
+        for m in (s2, s1):
+            right = m["kind_ok"] if key == "kind" else m["k"][key]
+            cells.append(wilson(right, m["n"]["in_scope" if key == "kind" else key]))
+        rows.append([label, *cells, wilson(*FIRST_SET1[key]), target])
+    header = ["measure", "set 2 (fresh)", "set 1 (now)", "set 1 (first, commit e250c1a)", "target"]
+    return table(header, rows)
 
 
 def n_of(ds, group: str) -> int:

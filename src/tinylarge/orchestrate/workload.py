@@ -275,7 +275,7 @@ def cascade_threshold_within_budget(workload: Workload, max_offload_fraction: fl
     """The cascade threshold that offloads at most ``max_offload_fraction`` of the calibration
     half: the pattern's calibrated threshold when that already stays within the budget, else the
     most accurate point within it (``tinylarge cascade --offload-budget``'s rule)."""
-    from tinylarge.integrate.gates import calibrate_threshold, offload_curve
+    from tinylarge.integrate.calibration import calibrate_threshold, offload_curve
 
     curve = offload_curve(workload.cal_gate_score, workload.cal_student_ok, workload.cal_teacher_ok)
     within = calibrate_threshold(curve, offload_budget=max_offload_fraction)
