@@ -129,15 +129,19 @@ def test_the_flooding_device_alone_is_rate_limited(secured, samples, authority):
 
     tokens = TokenAuthority(read_secret(cfg.secret_file))
     flood, calm = tokens.issue("flood"), tokens.issue("calm")
-    statuses = []
+    statuses, refused = [], None
     with httpx.Client(base_url=url) as http:
         for _ in range(30):
             r = http.get(f"/v1/models/{MODEL}", headers={"Authorization": f"Bearer {flood}"})
             statuses.append(r.status_code)
+            refused = r if r.status_code == 429 else refused
         calm_r = http.get(f"/v1/models/{MODEL}", headers={"Authorization": f"Bearer {calm}"})
     assert statuses[:5] == [200] * 5 and statuses.count(429) >= 20
     assert calm_r.status_code == 200
-    assert int(r.headers["retry-after"]) >= 1 and "rate limit exceeded for flood" in r.text
+    # the last 429 (on a loaded machine the tarpit's delays refill the bucket, so the very last
+    # request may be served again)
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "rate limit exceeded for flood" in refused.text
     records = [a for a in op.audit() if a["status"] == 429]
     assert sum(a["n"] for a in records) == statuses.count(429)
     assert {a["device_id"] for a in records} == {"flood"}

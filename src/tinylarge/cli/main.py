@@ -35,6 +35,7 @@ MODULES = {
     "simulate_cmd": ("simulate",),
     "federate_cmd": ("federate",),
     "secure_cmd": ("keys", "bundle"),
+    "intent_cmd": ("intent",),
 }
 COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
 
