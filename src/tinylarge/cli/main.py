@@ -33,6 +33,7 @@ MODULES = {
     "offload_cmd": ("cascade", "split", "early-exit"),
     "large_cmd": ("serve", "token", "device", "fleet"),
     "simulate_cmd": ("simulate",),
+    "federate_cmd": ("federate",),
     "secure_cmd": ("keys", "bundle"),
     "intent_cmd": ("intent",),
 }

@@ -5,6 +5,7 @@ Every input is 4-D NCHW float32: images are ``(n, 1, H, W)``; time series are ``
 the form that converts cleanly to int8 TFLite (see DESIGN.md).
 """
 
+from tinylarge.data.netops import load_netops
 from tinylarge.data.partition import partition_by_group, partition_dirichlet, partition_iid
 from tinylarge.data.registry import Dataset, DatasetInfo, list_datasets, load_dataset
 
@@ -13,6 +14,7 @@ __all__ = [
     "DatasetInfo",
     "list_datasets",
     "load_dataset",
+    "load_netops",
     "partition_by_group",
     "partition_dirichlet",
     "partition_iid",

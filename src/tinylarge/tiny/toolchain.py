@@ -197,11 +197,17 @@ def _run(
 
 
 def compile_host(
-    sources: Sequence[Path], exe: Path, opt: str = "-O2", include: Sequence[Path] = ()
+    sources: Sequence[Path],
+    exe: Path,
+    opt: str = "-O2",
+    include: Sequence[Path] = (),
+    libs: Sequence[str] = (),
 ) -> Path:
-    """``gcc -std=c99 -Wall -Wextra -Werror`` on the host; raises with the compiler's message."""
+    """``gcc -std=c99 -Wall -Wextra -Werror`` on the host; raises with the compiler's message.
+    ``libs`` (e.g. ``"-lm"``) go after the sources, where the linker needs them."""
     cc = require_tool("gcc")
-    cmd = [cc, *C_FLAGS, opt, *(f"-I{p}" for p in include), *map(str, sources), "-o", str(exe)]
+    cmd = [cc, *C_FLAGS, opt, *(f"-I{p}" for p in include), *map(str, sources), "-o", str(exe),
+           *libs]  # fmt: skip
     res = _run(cmd, 300)
     if res.returncode != 0:
         raise TinylargeError("host compile failed:\n" + res.stderr.decode(errors="replace")[-4000:])
@@ -223,8 +229,10 @@ def compile_target(
     elf: Path,
     opt: str = "-Os",
     include: Sequence[Path] = (),
+    libs: Sequence[str] = (),
 ) -> Path:
-    """Cross-compile ``sources`` plus the startup code into a semihosting ELF for ``target``."""
+    """Cross-compile ``sources`` plus the startup code into a semihosting ELF for ``target``
+    (``libs``, e.g. ``"-lm"``, linked after them)."""
     cc = require_tool("arm-none-eabi-gcc")
     work = elf.parent
     (work / "tl_startup.c").write_text(STARTUP_C)
@@ -236,7 +244,7 @@ def compile_target(
         cc, *target.cpu_flags, *C_FLAGS, opt, "-ffunction-sections", "-fdata-sections",
         f"-I{work}", *(f"-I{p}" for p in include), *map(str, sources), str(work / "tl_startup.c"),
         "-T", str(work / "tl_link.ld"), "-nostartfiles", "-Wl,--gc-sections",
-        "--specs=nano.specs", "--specs=rdimon.specs", "-o", str(elf),
+        "--specs=nano.specs", "--specs=rdimon.specs", "-o", str(elf), *libs,
     ]  # fmt: skip
     res = _run(cmd, 300)
     if res.returncode != 0:
