@@ -14,7 +14,7 @@ from tinylarge.integrate.calibration import (
     offload_curve,
 )
 from tinylarge.integrate.risk_control import certify_threshold
-from tinylarge.tiny.gates import gate_scores
+from tinylarge.tiny.gates import Gate, gate_scores
 
 
 def test_curve_by_hand():
@@ -105,7 +105,7 @@ def test_validation_calibrates_and_the_test_set_only_reports():
     p, curve, s = calibrate_on_validation(val, test, config, "student", "teacher")
     assert (p.n_calibration, p.n_eval) == (800, 1000)
     assert p.certified["n"] == 800 and p.certified["upper_bound"] <= 0.02
-    score = gate_scores(test[0], "max-prob")
+    score = gate_scores(test[0], Gate.MAX_PROB)
     assert p.offload_fraction == pytest.approx((score < p.threshold).mean())
     assert p.accuracy_gap_vs_large == pytest.approx(p.accuracy - p.big_accuracy)
     assert s["accuracy"]["mean"] == pytest.approx(p.accuracy)
