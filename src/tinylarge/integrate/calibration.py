@@ -195,6 +195,16 @@ def calibrate_rows(
 ) -> tuple[OperatingPoint, OffloadCurve]:  # fmt: skip
     """Calibrate on rows ``cal``, evaluate on rows ``ev``; also the evaluation rows' whole
     accuracy/offload curve. ``small_logits`` ``(n, k)``: the local model's outputs."""
+    point, curve, _, _ = _calibrate_rows(small_logits, y, big_correct, cal, ev, config, seed)
+    return point, curve
+
+
+def _calibrate_rows(
+    small_logits: np.ndarray, y: np.ndarray, big_correct: np.ndarray, cal: np.ndarray,
+    ev: np.ndarray, config: GateCalibration, seed: int,
+) -> tuple[OperatingPoint, OffloadCurve, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`calibrate_rows` plus, per evaluation row, whether it went further and whether the
+    system was right."""
     n = len(y)
     logits = small_logits.reshape(n, -1).astype(np.float64)
     small_ok = logits.argmax(1) == y
@@ -202,7 +212,8 @@ def calibrate_rows(
     score, rows = gate_on(logits, small_ok, cal, config, seed)
     chosen = choose_threshold(score[rows], small_ok[rows], big_ok[rows], config)
     further = score[ev] < chosen.threshold
-    accuracy = float(np.where(further, big_ok[ev], small_ok[ev]).mean())
+    system_ok = np.where(further, big_ok[ev], small_ok[ev])
+    accuracy = float(system_ok.mean())
     point = OperatingPoint(
         seed=seed,
         threshold=chosen.threshold,
@@ -215,7 +226,8 @@ def calibrate_rows(
         certified=chosen.to_dict(),
         accuracy_gap_vs_large=accuracy - float(big_ok[ev].mean()),
     )
-    return point, offload_curve(score[ev], small_ok[ev], big_ok[ev])
+    curve = offload_curve(score[ev], small_ok[ev], big_ok[ev])
+    return point, curve, further, system_ok
 
 
 def calibrate_split(
@@ -245,21 +257,17 @@ def calibrate_on_validation(
     logits = np.concatenate([v.reshape(len(v), -1) for v in (val[0], test[0])])
     y, big_ok = np.concatenate([val[1], test[1]]), np.concatenate([val[2], test[2]])
     rows = np.arange(len(y))
-    point, curve = calibrate_rows(
-        logits, y, big_ok, rows[:n_val], rows[n_val:], config, config.seed
-    )
-    ev = rows[n_val:]
-    small_ok = logits[ev].argmax(1) == y[ev]
-    sent = gate_on(logits, logits.argmax(1) == y, rows[:n_val], config, config.seed)[0][ev]
-    system_ok = np.where(sent < point.threshold, big_ok[ev], small_ok).astype(float)
+    cal, ev = rows[:n_val], rows[n_val:]
+    point, curve, sent, ok = _calibrate_rows(logits, y, big_ok, cal, ev, config, config.seed)
+    system_ok, small_ok = ok.astype(float), (logits[ev].argmax(1) == y[ev]).astype(float)
     summary = {
         "calibrated_on": "validation",
         "n_splits": 1,
         "certified": point.certified,
         "accuracy": mean_ci(system_ok).to_dict(),
-        "offload_fraction": mean_ci((sent < point.threshold).astype(float)).to_dict(),
+        "offload_fraction": mean_ci(sent.astype(float)).to_dict(),
         f"vs_{further}": paired(system_ok, big_ok[ev].astype(float)).to_dict(),
-        f"vs_{local}": paired(system_ok, small_ok.astype(float)).to_dict(),
+        f"vs_{local}": paired(system_ok, small_ok).to_dict(),
     }
     return point, curve, summary
 
