@@ -49,7 +49,9 @@ class GateCalibration(BaseModel):
     method: Method = Method.RISK_CONTROL
     delta: float = Field(0.1, gt=0.0, lt=1.0, description="allowed chance the risk exceeds it")
     calibration_fraction: float = Field(0.5, gt=0.0, lt=1.0)
-    seed: int = Field(0, description="seed of the first calibration/evaluation split")
+    seed: int = Field(
+        0, description="training seed whose held-out rows calibrate (else: first test split)"
+    )
     n_splits: int = Field(5, ge=1, description="repeated calibration/evaluation splits")
 
     @model_validator(mode="before")
