@@ -24,6 +24,7 @@ from tinylarge.cli.params import (
     model_argument,
     out_option,
 )
+from tinylarge.integrate.calibration import Method
 from tinylarge.integrate.cascade import CascadeConfig
 from tinylarge.integrate.early_exit import EarlyExitConfig
 from tinylarge.integrate.split import Objective, SplitConfig
@@ -32,6 +33,36 @@ from tinylarge.tiny.gates import Gate
 
 BUDGET_HELP = "Instead of --max-drop: best point sending at most this share up (default: off)."
 DROP_HELP = "Allowed accuracy loss vs the {}, a fraction (0.002 = 0.2 points)."
+METHOD_HELP = "risk-control: holds with probability 1 - delta (Learn then Test); point: no bound."
+DELTA_HELP = "Allowed chance that the certified risk is exceeded (over the calibration draw)."
+
+
+def _method(config: type) -> Method:
+    return config_option(config, "method", "--method", help=METHOD_HELP)
+
+
+def _delta(config: type) -> float:
+    return config_option(config, "delta", "--delta", help=DELTA_HELP)
+
+
+def _certified(result: object) -> str:
+    """One line: what the calibration certifies, and what the test set shows."""
+    c = result.certified  # type: ignore[attr-defined]
+    what = "accuracy drop" if c["risk"] == "accuracy-drop" else "offload share"
+    if c["delta"] is None:
+        head = f"point estimate: {what} <= {c['level']:g} on the {c['n']} calibration samples"
+    elif c["fallback"]:
+        head = (
+            f"nothing certifiable at {what} <= {c['level']:g}, delta {c['delta']:g} from "
+            f"{c['n']} validation samples: the safe end was chosen"
+        )
+    else:
+        head = (
+            f"certified {what} <= {c['level']:g} with probability >= {1 - c['delta']:g} "
+            f"(bound {c['upper_bound']:.4f}, {c['n']} validation samples)"
+        )
+    gap = 100 * result.accuracy_gap_vs_large  # type: ignore[attr-defined]
+    return f"{head}; on the test set: gap vs the larger model {gap:+.2f} points"
 
 
 def cascade(
@@ -54,16 +85,23 @@ def cascade(
     plot: Path | None = typer.Option(
         None, "--plot", click_type=OUT_FILE, help="Accuracy-vs-offload PNG (default: in the run)."
     ),
+    method: Method = _method(CascadeConfig),
+    delta: float = _delta(CascadeConfig),
     seed: int = config_option(
-        CascadeConfig, "seed", "--seed", click_type=SEED_TYPE, help="Seed of the split."
-    ),
+        CascadeConfig,
+        "seed",
+        "--seed",
+        click_type=SEED_TYPE,
+        help="Training seed whose held-out validation rows calibrate.",
+    ),  # fmt: skip
     runs_dir: Path = RUNS_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Cascade: the int8 student (TFLM) answers when its gate is confident, else the teacher.
 
-    The threshold is calibrated on half of the test set and every number is reported on the other
-    half; device energy per inference is compared with sending every input up, on each link.
+    The threshold is calibrated on the validation rows the training held out (Learn then Test:
+    the target holds with probability 1 - delta) and every number is reported on the test set;
+    device energy per inference is compared with sending every input up, on each link.
     """
     from tinylarge.integrate.cascade import run_cascade
     from tinylarge.integrate.plots import plot_cascade
@@ -72,7 +110,7 @@ def cascade(
     config = build_config(
         CascadeConfig, teacher=teacher, student=student, dataset=dataset, device=device,
         links=links, gate=gate, max_accuracy_drop=max_drop, offload_budget=offload_budget,
-        seed=seed,
+        method=method, delta=delta, seed=seed,
     )  # fmt: skip
     with run_folder(runs_dir, "cascade") as run_dir:
         result = run_cascade(config, out_dir=run_dir, progress=True)
@@ -85,8 +123,9 @@ def cascade(
         f"offloading {100 * result.offload_fraction:.1f}% of inputs "
         f"(threshold {result.threshold:.4f})"
     )
+    console.print(_certified(result))
     console.print(
-        f"over {s['n_splits']} calibration/evaluation splits: accuracy {format_ci(s['accuracy'])}"
+        f"{_where(s)}: accuracy {format_ci(s['accuracy'])}"
         f", vs teacher {format_ci(s['vs_teacher'], unit=' points')} "
         f"(p = {s['vs_teacher']['p_value']:.3g}), offloading {format_ci(s['offload_fraction'])}"
     )
@@ -193,6 +232,8 @@ def early_exit(
     max_drop: float = config_option(
         EarlyExitConfig, "max_accuracy_drop", "--max-drop", help=DROP_HELP.format("final exit")
     ),
+    method: Method = _method(EarlyExitConfig),
+    delta: float = _delta(EarlyExitConfig),
     device: str = config_option(
         EarlyExitConfig, "device", "--device", click_type=DEVICE, help="Catalog device."
     ),
@@ -209,7 +250,7 @@ def early_exit(
 
     config = build_config(
         EarlyExitConfig, model=model, dataset=dataset, exit_after=exit_after, gate=gate,
-        max_accuracy_drop=max_drop, device=device,
+        max_accuracy_drop=max_drop, method=method, delta=delta, device=device,
     )  # fmt: skip
     n_blocks = len(load_checkpoint(model).model.blocks)
     if not 1 <= exit_after < n_blocks:
@@ -230,12 +271,19 @@ def early_exit(
         f"({100 * result.energy_saving:.1f}% saved)"
     )
     s = result.summary
+    console.print(_certified(result))
     console.print(
-        f"over {s['n_splits']} calibration/evaluation splits: accuracy {format_ci(s['accuracy'])}"
+        f"{_where(s)}: accuracy {format_ci(s['accuracy'])}"
         f", vs final exit {format_ci(s['vs_final_exit'], unit=' points')} "
         f"(p = {s['vs_final_exit']['p_value']:.3g}), energy saved {format_ci(s['energy_saving'])}"
     )
     finish_run(run_dir, {"command": "early-exit", **result.to_dict()}, json_out)
+
+
+def _where(summary: dict) -> str:
+    if summary.get("calibrated_on") == "validation":
+        return "on the test set (95% intervals over its samples)"
+    return f"over {summary['n_splits']} calibration/evaluation splits of the test set"
 
 
 def register(app: typer.Typer) -> None:

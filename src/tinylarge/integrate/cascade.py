@@ -2,9 +2,10 @@
 sends the rest up to the LargeML model.
 
 After Park et al., "Big/LITTLE Deep Neural Network for Ultra Low Power Inference" (CODES+ISSS 2015)
-and KubeEdge Sedna's joint inference. The gate threshold is calibrated on one seeded half of the
-held-out data and every reported number is measured on the other half, repeated over several
-seeded splits (:mod:`tinylarge.integrate.calibration`). Device energy per inference is
+and KubeEdge Sedna's joint inference. The gate threshold is calibrated on the validation rows the
+models' training held out, by Learn then Test by default (the accuracy drop vs the teacher, or the
+offload share, certified at a level with probability ``1 - delta``), and every reported number is
+measured on the test set (:mod:`tinylarge.integrate.calibration`). Device energy per inference is
 ``E_infer + f_offload * (E_tx(input) + P_sleep * t_wait)``, against ``E_tx(input) + P_sleep *
 t_wait`` for sending everything (sensing energy, common to both, omitted).
 """
@@ -19,7 +20,12 @@ import numpy as np
 from pydantic import Field
 
 from tinylarge.integrate import pattern
-from tinylarge.integrate.calibration import GateCalibration, OperatingPoint, calibrate_gate
+from tinylarge.integrate.calibration import (
+    GateCalibration,
+    OperatingPoint,
+    calibrate_gate,
+    calibrate_on_validation,
+)
 from tinylarge.net import load_link, transfer_energy_j, transfer_latency_s
 
 if TYPE_CHECKING:
@@ -52,10 +58,12 @@ class DeviceCost:
 
 @dataclass(kw_only=True)
 class CascadeResult(pattern.PatternResult, OperatingPoint):
-    """The deployable operating point (the first split's threshold on its evaluation half), every
-    split's point, that half's accuracy/offload curve and the device energy per link. ``summary``:
-    means and 95 % intervals over the splits, the cascade paired with the teacher alone
-    (``vs_teacher``) and with the student alone (``vs_student``)."""
+    """The deployable operating point (threshold calibrated on validation data, what it certifies,
+    its numbers on the test set), the test set's accuracy/offload curve and the device energy per
+    link. ``summary``: 95 % intervals over the test samples, the cascade paired with the teacher
+    alone (``vs_teacher``) and with the student alone (``vs_student``). Without validation data
+    the point is the first of ``n_splits`` calibration/evaluation splits of the test set
+    (``splits``) and the intervals are over the splits."""
 
     config: GateCalibration
     gate: str
@@ -97,8 +105,10 @@ def cascade_result(
     config: GateCalibration,
     cost: DeviceCost | None = None,
     links: list[str] | None = None,
+    val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> CascadeResult:
-    """Calibrate and evaluate over ``config.n_splits`` splits of ``(small_logits, big_logits, y)``.
+    """Calibrate on validation ``val = (small_logits, big_logits, y)`` and report on the test
+    ``(small_logits, big_logits, y)``; without ``val``, over ``config.n_splits`` splits of the test.
 
     ``small_logits`` are the device model's dequantized int8 outputs ``(n, k)``; ``big_logits``
     the LargeML model's ``(n, k)``. With ``cost``, the energy per link of ``links`` (default:
@@ -106,8 +116,18 @@ def cascade_result(
     """
     n = len(y)
     big_ok = big_logits.reshape(n, -1).argmax(1) == y
-    points, curve, summary = calibrate_gate(small_logits, y, big_ok, config, "student", "teacher")
-    first = points[0]
+    if val is not None and len(val[2]):
+        v_small, v_big, v_y = val
+        v_ok = v_big.reshape(len(v_y), -1).argmax(1) == v_y
+        first, curve, summary = calibrate_on_validation(
+            (v_small, v_y, v_ok), (small_logits, y, big_ok), config, "student", "teacher"
+        )
+        points = [first]
+    else:
+        points, curve, summary = calibrate_gate(
+            small_logits, y, big_ok, config, "student", "teacher"
+        )
+        first = points[0]
     agreement = small_logits.reshape(n, -1).argmax(1) == big_logits.reshape(n, -1).argmax(1)
     result = CascadeResult(
         config=config,
@@ -130,14 +150,11 @@ def cascade_inputs(
     """The int8 student's dequantized outputs (run in TFLM), the teacher's logits on the test
     set, and what one student inference costs on ``device`` (catalog)."""
     from tinylarge.tiny.devices import load_device
-    from tinylarge.tiny.layout import to_model_layout
     from tinylarge.tiny.profile import profile
     from tinylarge.tiny.runtime import TflmRuntime
-    from tinylarge.train import predict_logits
 
     runtime = TflmRuntime(student_tflite)
-    small = runtime.predict(to_model_layout(dataset.x_test))  # dequantized int8 outputs
-    big = predict_logits(teacher, dataset.x_test)
+    small, big = predict_both(runtime, teacher, dataset.x_test)
     prof = profile(str(student_tflite), device)
     cost = DeviceCost(
         device=device,
@@ -149,13 +166,30 @@ def cascade_inputs(
     return small, big, cost
 
 
+def predict_both(runtime: Any, teacher: nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 student's dequantized outputs (TFLM ``runtime``) and the teacher's logits on
+    ``x``."""
+    from tinylarge.tiny.layout import to_model_layout
+    from tinylarge.train import predict_logits
+
+    return runtime.predict(to_model_layout(x)), predict_logits(teacher, x)
+
+
 def run_cascade(config: CascadeConfig, **io: Unpack[pattern.PatternIO]) -> CascadeResult:
-    """Run the deployed int8 student in TFLM and the teacher in torch on the test set, then
-    calibrate (repeated splits) and cost the cascade on ``config.device`` over ``config.links``.
+    """Run the deployed int8 student in TFLM and the teacher in torch on the validation rows the
+    preset training with ``config.seed`` held out and on the test set; calibrate on the former,
+    report on the latter, and cost the cascade on ``config.device`` over ``config.links``.
 
     Nothing is trained (``cache`` unused) and nothing is written (``out_dir`` unused); the
     dataset defaults to the teacher checkpoint's, split as it was trained.
     """
+    from tinylarge.tiny.runtime import TflmRuntime
+
     teacher, ds = pattern.checkpoint_io(config.teacher, config, io)
     small, big, cost = cascade_inputs(config.student, teacher, ds, config.device)
-    return cascade_result(small, big, ds.y_test, config, cost, config.links)
+    rows = pattern.validation_rows(ds, config.seed)
+    val = None
+    if len(rows):
+        x_val = ds.x_train[rows]
+        val = (*predict_both(TflmRuntime(config.student), teacher, x_val), ds.y_train[rows])
+    return cascade_result(small, big, ds.y_test, config, cost, config.links, val=val)

@@ -7,8 +7,9 @@ classifier is trained (``tinylarge.train.fit`` with a frozen module under an ext
 final exit keeps its accuracy exactly. Deployed as three int8 graphs on the device --
 ``blocks[:k]`` (A), the exit head (E) and the rest (B) -- with one requantization of the block-``k``
 activation into E's and B's input scale, as the device would do it. The gate is calibrated exactly
-as the cascade's (:mod:`tinylarge.integrate.calibration`): the side exit is the local answer, the
-final exit the further one.
+as the cascade's (:mod:`tinylarge.integrate.calibration`), on the validation rows the training
+held out, and reported on the test set: the side exit is the local answer, the final exit the
+further one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from torch import nn
 from tinylarge.data import Dataset
 from tinylarge.errors import TinylargeError
 from tinylarge.integrate import pattern
-from tinylarge.integrate.calibration import GateCalibration, OperatingPoint, calibrate_gate
+from tinylarge.integrate.calibration import (
+    GateCalibration,
+    OperatingPoint,
+    calibrate_gate,
+    calibrate_on_validation,
+)
 from tinylarge.integrate.pattern import DeviceName, ExistingFile, PatternIO, PatternResult
 from tinylarge.tiny.layout import DevicePart, FlattenChannelsLast, requantize, to_torch_layout
 from tinylarge.train import TrainConfig, fit
@@ -34,7 +40,9 @@ from tinylarge.train.stats import mean_ci
 
 class EarlyExitConfig(GateCalibration):
     """Which model, where the exit sits, how it is trained, and the gate's target (vs the final
-    exit) as in :class:`GateCalibration`."""
+    exit) as in :class:`GateCalibration`. The head trains on the rows the preset training with
+    ``seed`` trained on and the gate calibrates on the rows it held out (the model's checkpoint
+    must come from a training run with the same ``seed``, as the demo's do)."""
 
     model: ExistingFile = Field(description="the device model's checkpoint (a BlockNet)")
     dataset: str | None = Field(None, description="default: the checkpoint's")
@@ -67,7 +75,10 @@ def train_exit_head(
     with torch.no_grad():
         shape = prefix(torch.from_numpy(dataset.x_train[:1])).shape
     head = exit_head(shape[1], tuple(shape[2:]), dataset.info.n_classes)
-    train_config = TrainConfig(epochs=config.epochs, lr=config.lr, seed=config.seed)
+    val_fraction = pattern.default_val_fraction(dataset)  # the preset's: the same held-out rows
+    train_config = TrainConfig(
+        epochs=config.epochs, lr=config.lr, seed=config.seed, val_fraction=val_fraction
+    )
     fit(nn.Sequential(prefix, head), dataset, train_config, frozen=prefix, progress=progress,
         name="exit head")  # fmt: skip
     return head.eval()
@@ -111,9 +122,11 @@ def _int8_logits(act: np.ndarray, src: Any, dst: Any) -> np.ndarray:
 
 
 def deploy_exit(
-    net: nn.Module, head: nn.Module, dataset: Dataset, config: EarlyExitConfig, workdir: Path
-) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
-    """Quantize A / E / B, run them in TFLM on the test set: (graphs, exit logits, final logits)."""
+    net: nn.Module, head: nn.Module, dataset: Dataset, config: EarlyExitConfig, workdir: Path,
+    x: np.ndarray | None = None,
+) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:  # fmt: skip
+    """Quantize A / E / B, run them in TFLM on ``x`` (default: the test set): (graphs, exit
+    logits, final logits)."""
     from tinylarge.integrate.split import server_part
     from tinylarge.tiny.layout import to_model_layout
     from tinylarge.tiny.quantize import quantize_model
@@ -134,7 +147,8 @@ def deploy_exit(
         "B": quantize_model(server_part(net, k), f_cal, workdir / "exit_B.tflite"),
     }
     rt = {name: TflmRuntime(p) for name, p in paths.items()}
-    xq = quantize(to_model_layout(dataset.x_test), rt["A"].input_scale, rt["A"].input_zero_point)
+    x = dataset.x_test if x is None else x
+    xq = quantize(to_model_layout(x), rt["A"].input_scale, rt["A"].input_zero_point)
     act = rt["A"].invoke_int8(xq)
     return paths, _int8_logits(act, rt["A"], rt["E"]), _int8_logits(act, rt["A"], rt["B"])
 
@@ -154,21 +168,43 @@ def run_early_exit(config: EarlyExitConfig, **io: Unpack[PatternIO]) -> EarlyExi
             f"exit_after {k} is not a cut inside the model: valid 1..{len(net.blocks) - 1}"
         )
     head = train_exit_head(net, ds, config, bool(io.get("progress")))
+    rows = pattern.validation_rows(ds, config.seed)
+    n_val = len(rows)
     with pattern.workdir(io.get("out_dir")) as work:
-        paths, exit_logits, final_logits = deploy_exit(net, head, ds, config, work)
+        x = np.concatenate([ds.x_train[rows], ds.x_test])
+        paths, exit_logits, final_logits = deploy_exit(net, head, ds, config, work, x)
         cost = {name: profile(str(p), config.device) for name, p in paths.items()}
-    ok = final_logits.argmax(1) == ds.y_test
-    points, curve, summary = calibrate_gate(
-        exit_logits, ds.y_test, ok, config, "side_exit", "final_exit"
-    )
+    y = np.concatenate([ds.y_train[rows], ds.y_test])
+    ok = final_logits.argmax(1) == y
+    if n_val:
+        val = (exit_logits[:n_val], y[:n_val], ok[:n_val])
+        test = (exit_logits[n_val:], y[n_val:], ok[n_val:])
+        first, curve, summary = calibrate_on_validation(
+            val, test, config, "side_exit", "final_exit"
+        )
+        points = [first]
+    else:
+        points, curve, summary = calibrate_gate(
+            exit_logits, y, ok, config, "side_exit", "final_exit"
+        )
     first_s = cost["A"].latency_s + cost["E"].latency_s
     first_j = cost["A"].energy_j + cost["E"].energy_j
     p = points[0]
     full_j = cost["A"].energy_j + cost["B"].energy_j
     saving = [1.0 - (first_j + q.offload_fraction * cost["B"].energy_j) / full_j for q in points]
-    summary["energy_saving"] = mean_ci(
-        saving, test_train_ratio=p.n_eval / p.n_calibration
-    ).to_dict()
+    if n_val:  # per test sample the saving is 1 - (first_j + runs_on * B_j) / full_j: linear
+        runs_on = summary["offload_fraction"]
+        b = cost["B"].energy_j / full_j
+        summary["energy_saving"] = {
+            **runs_on,
+            "mean": 1.0 - first_j / full_j - b * runs_on["mean"],
+            "ci_low": 1.0 - first_j / full_j - b * runs_on["ci_high"],
+            "ci_high": 1.0 - first_j / full_j - b * runs_on["ci_low"],
+            "std": b * runs_on["std"],
+        }
+    else:
+        ratio = p.n_eval / p.n_calibration
+        summary["energy_saving"] = mean_ci(saving, test_train_ratio=ratio).to_dict()
     return EarlyExitResult(
         config=config,
         **p.to_dict(),

@@ -102,6 +102,22 @@ ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 all_links = list_links
 
 
+def validation_rows(dataset: Any, seed: int = 0) -> Any:
+    """Rows of ``dataset.x_train`` that the preset training runs with ``seed`` held out for
+    validation (``train.fit_split``; the demo's teacher and student share them): the data gates
+    are calibrated on, never the test split. Empty when the preset holds nothing out."""
+    from tinylarge.train import default_train_config, fit_split
+
+    return fit_split(dataset, default_train_config(dataset.info, "student", seed=seed))[1]
+
+
+def default_val_fraction(dataset: Any) -> float:
+    """The share of the training data the presets hold out for ``dataset``'s kind."""
+    from tinylarge.train import default_train_config
+
+    return default_train_config(dataset.info, "student").val_fraction
+
+
 def checkpoint_io(path: Path, config: Any, io: Mapping[str, Any]) -> tuple[nn.Module, Any]:
     """An upward pattern's inputs: the checkpoint's model and the dataset it was trained on
     (``config.dataset`` if set), split as it was, unless a dataset is passed in."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -166,8 +166,10 @@ def load_workload(spec: WorkloadSpec | None = None, progress: bool = False) -> W
         }
     )
     path = default_cache_root() / f"workload-{key[:32]}.npz"
-    if path.is_file():
-        return Workload.load(path)
+    if path.is_file():  # the threshold follows the current calibration rule, not the cached one
+        w = Workload.load(path)
+        t = calibrate_cascade_threshold(w.cal_gate_score, w.cal_student_ok, w.cal_teacher_ok)
+        return replace(w, cascade_threshold=t)
     workload = build_workload(spec, ds, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     workload.save(path)
@@ -261,14 +263,16 @@ def calibrate_cascade_threshold(
     student_ok: np.ndarray,
     teacher_ok: np.ndarray,
     max_accuracy_drop: float = 0.002,
+    delta: float = 0.1,
 ) -> float:
-    """The cascade pattern's threshold on the calibration half: the least offloading whose accuracy
-    is within ``max_accuracy_drop`` of the teacher alone (``tinylarge cascade``'s default rule).
-    The risk-controlling calibration of issue 10 replaces this function, and nothing else here."""
-    from tinylarge.integrate.calibration import calibrate_threshold, offload_curve
+    """The cascade pattern's threshold on the calibration half, by the cascade's own rule
+    (``integrate.calibration.choose_threshold``: Learn then Test, accuracy within
+    ``max_accuracy_drop`` of the teacher alone with probability ``1 - delta``; ``+inf``, offload
+    everything, when the half is too small to certify it)."""
+    from tinylarge.integrate.calibration import GateCalibration, choose_threshold
 
-    curve = offload_curve(score, student_ok, teacher_ok)
-    return calibrate_threshold(curve, float(teacher_ok.mean()) - max_accuracy_drop)
+    config = GateCalibration(max_accuracy_drop=max_accuracy_drop, delta=delta)
+    return choose_threshold(score, student_ok, teacher_ok, config).threshold
 
 
 def cascade_threshold_within_budget(workload: Workload, max_offload_fraction: float) -> float:
