@@ -17,6 +17,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedAvgM, FedProx, Strategy
 
+from tinylarge.integrate.federated.defences import ROBUST_STRATEGIES
 from tinylarge.integrate.federated.ledger import Ledger
 from tinylarge.integrate.federated.selection import Selector
 
@@ -41,6 +42,8 @@ STRATEGIES: dict[str, Callable[[Any], Strategy]] = {
         server_momentum=getattr(c, "server_momentum", 0.0),
     ),
 }
+
+STRATEGIES.update(ROBUST_STRATEGIES)  # issue 15: Krum ... Bulyan, FLTrust, DP-FedAvg
 
 
 def strategy_names() -> list[str]:
