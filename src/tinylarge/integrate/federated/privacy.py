@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord
+from flwr.app import Array, ArrayRecord
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg, Strategy
 from flwr.supercore.differential_privacy import compute_clip_model_update
 
@@ -76,7 +76,7 @@ def clipped_record(
                 "(use a model without BatchNorm, e.g. --model mlp)"
             )
     norm = clip_update(arrays, global_.to_numpy_ndarrays(), clip)
-    return ArrayRecord(dict(zip(keys, (np.asarray(a) for a in arrays), strict=True))), norm
+    return ArrayRecord(dict(zip(keys, (Array(np.asarray(a)) for a in arrays), strict=True))), norm
 
 
 def private_strategy(config: Any) -> Strategy:
