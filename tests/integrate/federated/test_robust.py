@@ -28,10 +28,10 @@ from tinylarge.integrate.federated.strategy import strategy_names
 
 def _fltrust_reference(g, clients, server):
     """FLTrust (Cao et al., NDSS 2021, Alg. 2) written from the paper with torch on flat vectors."""
+
     def flat(arrays):
-        return torch.cat(
-            [torch.as_tensor(a, dtype=torch.float64).flatten() for a in arrays]
-        )  # noqa: E731
+        return torch.cat([torch.as_tensor(a, dtype=torch.float64).flatten() for a in arrays])
+
     w = flat(g)
     g0 = flat(server) - w
     total, ts_sum = torch.zeros_like(w), 0.0
