@@ -63,6 +63,10 @@ EPSILONS = [1.0, 2.0, 4.0, 8.0, 16.0]
 CLIPS = [0.1, 0.3, 1.0]
 T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571}
 LOG: list[str] = []
+TABLE_A = (
+    "| aggregator | clean | sign-flip x10 | sign-flip minus clean FedAvg | label flip "
+    "| backdoor: accuracy | backdoor: attack success |\n|---|---|---|---|---|---|---|"
+)
 
 
 def say(msg: str) -> None:
@@ -236,8 +240,7 @@ FedTrimmedAvg's beta = {beta} (validation accuracy under sign-flip on seeds
 Krum, MultiKrum and Bulyan are told f = 4. Clean and sign-flip over {n_seeds} seeds; label flip
 and backdoor over {n_extra}. "minus clean" is the paired difference to clean FedAvg per seed.
 
-| aggregator | clean | sign-flip x10 | sign-flip minus clean FedAvg | label flip | backdoor: accuracy | backdoor: attack success |
-|---|---|---|---|---|---|---|
+{TABLE_A}
 {chr(10).join(rows)}
 
 **Target (a): best robust aggregator within 3 points of clean while FedAvg collapses.** Clean
@@ -259,7 +262,8 @@ epsilon column is what the accountant reports for the run. Non-private FedAvg on
 {chr(10).join(curve)}
 
 **Target (b): DP-FL at epsilon <= 8 within 5 points of non-private.** At epsilon
-{dp[8.0]["eps"]:.2f}: {d8[0] * 100:+.1f} ± {d8[1] * 100:.1f} points. Met (mean): **{"yes" if met_b else "no"}**.
+{dp[8.0]["eps"]:.2f}: {d8[0] * 100:+.1f} ± {d8[1] * 100:.1f} points. Met (mean):
+**{"yes" if met_b else "no"}**.
 
 Run time {time.perf_counter() - t0:.0f} s.
 """

@@ -34,6 +34,7 @@ MODULES = {
     "large_cmd": ("serve", "token", "device", "fleet"),
     "simulate_cmd": ("simulate",),
     "federate_cmd": ("federate",),
+    "robust_cmd": ("robust",),
 }
 COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
 

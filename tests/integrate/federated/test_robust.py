@@ -166,3 +166,33 @@ def test_backdoor_reports_its_success_rate_and_dp_reports_epsilon():
         run_in_process(
             RobustConfig(**SMALL, strategy="dp-fedavg", dp_epsilon=8.0, clients_per_round=5)
         )
+
+
+@pytest.mark.slow
+def test_fltrust_against_sign_flip_on_the_ray_simulation_engine():
+    from tinylarge.integrate.federated.robust import run_robust
+
+    config = RobustConfig(
+        **{**SMALL, "n_clients": 5, "rounds": 2},
+        strategy="fltrust",
+        attack="sign-flip",
+        malicious_fraction=0.2,
+    )
+    result = run_robust(config)
+    assert result.summary["n_malicious"] == 1 and result.final_accuracy > 0.5
+
+
+@pytest.mark.slow
+def test_dp_fedavg_on_the_deployment_engine():
+    from tinylarge.integrate.federated.robust import run_robust
+
+    config = RobustConfig(
+        **{**SMALL, "n_clients": 3, "rounds": 2},
+        strategy="dp-fedavg",
+        dp_noise_multiplier=0.5,
+        dp_clip=1.0,
+        engine="deployment",
+    )
+    result = run_robust(config)
+    assert [r.round for r in result.rounds] == [1, 2]
+    assert result.summary["dp_epsilon"] == pytest.approx(epsilon_spent(0.5, 2, 1e-5))
