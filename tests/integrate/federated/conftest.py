@@ -7,68 +7,9 @@ engines run in the slow end-to-end tests (``test_engines.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from uuid import uuid4
-
 import pytest
-from flwr.app import Context, Message, RecordDict
-from flwr.serverapp import Grid
-from flwr.supercore.task_identity import TaskIdentity
 
-from tinylarge.integrate.federated.apps import client_app
-
-
-class LocalGrid(Grid):
-    """``n`` nodes, each a ``ClientApp`` call with its own persistent ``Context``."""
-
-    def __init__(self, n: int) -> None:
-        # what a ServerApp process has set before its main runs (Messages read it)
-        TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
-        self.nodes = {1000 + i: i for i in range(n)}
-        self.contexts = {
-            node: Context(
-                run_id=1,
-                node_id=node,
-                node_config={"partition-id": i, "num-partitions": n},
-                state=RecordDict(),
-                run_config={},
-            )
-            for node, i in self.nodes.items()
-        }
-        self.sent: list[Message] = []
-
-    def set_run(self, run) -> None:  # pragma: no cover - unused
-        pass
-
-    @property
-    def run(self):  # pragma: no cover - unused
-        return None
-
-    def create_message(self, *args, **kwargs):  # pragma: no cover - deprecated API
-        raise NotImplementedError
-
-    def get_node_ids(self) -> Iterable[int]:
-        return list(self.nodes)
-
-    def get_nodes(self):  # pragma: no cover - unused
-        return []
-
-    def push_messages(self, messages):  # pragma: no cover - send_and_receive only
-        raise NotImplementedError
-
-    def pull_messages(self, message_ids):  # pragma: no cover
-        raise NotImplementedError
-
-    def send_and_receive(self, messages: Iterable[Message], *, timeout=None) -> list[Message]:
-        replies = []
-        for msg in messages:
-            msg.metadata.__dict__["_message_id"] = str(uuid4())
-            self.sent.append(msg)
-            node = msg.metadata.dst_node_id
-            reply = client_app(msg, self.contexts[node])
-            reply.metadata.__dict__["_src_node_id"] = node
-            replies.append(reply)
-        return replies
+from tinylarge.integrate.federated.inprocess import InProcessGrid as LocalGrid
 
 
 @pytest.fixture

@@ -29,8 +29,9 @@ from flwr.serverapp.strategy import (
 
 from tinylarge.integrate.federated.privacy import private_strategy
 
-# the same "train everything, evaluate centrally" settings as strategy._ALL
-_ALL = {
+# every wrapped strategy trains all the nodes of the view it is given (the selection wrapper
+# alone decides who takes part) and leaves evaluation to the server (centralised accuracy)
+ALL_NODES = {
     "fraction_train": 1.0,
     "fraction_evaluate": 0.0,
     "min_train_nodes": 1,
@@ -88,7 +89,7 @@ class FLTrust(FedAvg):
     server's root data and returns them (the framework supplies it: it owns model and data)."""
 
     def __init__(self, server_update: Callable[[ArrayRecord, int], ArrayRecord], **kw: Any):
-        super().__init__(**{**_ALL, **kw})
+        super().__init__(**{**ALL_NODES, **kw})
         self.server_update = server_update
         self._global: ArrayRecord | None = None
         self.trust_scores: list[list[float]] = []
@@ -126,16 +127,16 @@ def _server_update(config: Any) -> Callable[[ArrayRecord, int], ArrayRecord]:
 
 
 ROBUST_STRATEGIES: dict[str, Callable[[Any], Strategy]] = {
-    "krum": lambda c: Krum(**_ALL, num_malicious_nodes=assumed_malicious(c)),
+    "krum": lambda c: Krum(**ALL_NODES, num_malicious_nodes=assumed_malicious(c)),
     # Blanchard et al. 2017: average the m = n - f best-scored updates
     "multikrum": lambda c: MultiKrum(
-        **_ALL,
+        **ALL_NODES,
         num_malicious_nodes=assumed_malicious(c),
         num_nodes_to_select=max(1, c.n_selected - assumed_malicious(c)),
     ),
-    "bulyan": lambda c: Bulyan(**_ALL, num_malicious_nodes=assumed_malicious(c)),
-    "fedmedian": lambda c: FedMedian(**_ALL),
-    "fedtrimmedavg": lambda c: FedTrimmedAvg(**_ALL, beta=getattr(c, "trim_beta", 0.2)),
+    "bulyan": lambda c: Bulyan(**ALL_NODES, num_malicious_nodes=assumed_malicious(c)),
+    "fedmedian": lambda c: FedMedian(**ALL_NODES),
+    "fedtrimmedavg": lambda c: FedTrimmedAvg(**ALL_NODES, beta=getattr(c, "trim_beta", 0.2)),
     "fltrust": lambda c: FLTrust(_server_update(c)),
     "dp-fedavg": lambda c: private_strategy(c),
 }

@@ -34,6 +34,7 @@ class InProcessGrid(Grid):
             )
             for node, i in self.nodes.items()
         }
+        self.sent: list[Message] = []
 
     def set_run(self, run: Any) -> None:  # pragma: no cover - unused
         pass
@@ -65,6 +66,7 @@ class InProcessGrid(Grid):
         replies = []
         for msg in messages:
             msg.metadata.__dict__["_message_id"] = str(uuid4())
+            self.sent.append(msg)
             node = msg.metadata.dst_node_id
             reply = client_app(msg, self.contexts[node])
             reply.metadata.__dict__["_src_node_id"] = node
