@@ -196,3 +196,18 @@ def test_dp_fedavg_on_the_deployment_engine():
     result = run_robust(config)
     assert [r.round for r in result.rounds] == [1, 2]
     assert result.summary["dp_epsilon"] == pytest.approx(epsilon_spent(0.5, 2, 1e-5))
+
+
+@pytest.mark.slow
+def test_secagg_plus_on_the_deployment_engine_gives_fedavgs_model():
+    """Flower's SecAgg+ (masked, quantised updates; the server unmasks only the sum) on a loopback
+    SuperLink + SuperNodes: the same accuracy per round as plain FedAvg of the same clients."""
+    from tinylarge.integrate.federated.secagg import run_secagg
+
+    config = RobustConfig(**{**SMALL, "n_clients": 3, "rounds": 2})
+    secure = run_secagg(config)
+    plain = run_in_process(config)
+    assert secure["protocol"] == "SecAgg+" and len(secure["accuracy"]) == 2
+    for got, want in zip(secure["accuracy"], [r.accuracy for r in plain.rounds], strict=True):
+        assert abs(got - want) <= 0.01
+    assert len(secure["extras"]["deployment_pids"]) >= 4
