@@ -199,6 +199,7 @@ def test_dp_fedavg_on_the_deployment_engine():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # SecAgg+ starts a ClientApp process per stage: ~6 min on 2 busy cores
 def test_secagg_plus_on_the_deployment_engine_gives_fedavgs_model():
     """Flower's SecAgg+ (masked, quantised updates; the server unmasks only the sum) on a loopback
     SuperLink + SuperNodes: the same accuracy per round as plain FedAvg of the same clients."""
