@@ -36,10 +36,22 @@ def robust(
     ),
     malicious: float = config_option(RobustConfig, "malicious_fraction", "--malicious"),
     scale: float = config_option(RobustConfig, "attack_scale", "--scale"),
-    epsilon: float | None = config_option(RobustConfig, "dp_epsilon", "--epsilon"),
-    noise: float | None = config_option(RobustConfig, "dp_noise_multiplier", "--noise"),
+    epsilon: float | None = config_option(
+        RobustConfig,
+        "dp_epsilon",
+        "--epsilon",
+        help="dp-fedavg: target epsilon at delta 1e-5 (default: none, give --noise).",
+    ),
+    noise: float | None = config_option(
+        RobustConfig,
+        "dp_noise_multiplier",
+        "--noise",
+        help="dp-fedavg: noise multiplier z instead of --epsilon (default: none).",
+    ),
     clip: float = config_option(RobustConfig, "dp_clip", "--clip"),
-    dataset: str = typer.Option("mnist5k", "--dataset", "-d", click_type=DATASETS),
+    dataset: str = typer.Option(
+        "mnist5k", "--dataset", "-d", click_type=DATASETS, help="Dataset (images for backdoor)."
+    ),
     clients: int = config_option(RobustConfig, "n_clients", "--clients"),
     rounds: int = config_option(RobustConfig, "rounds", "--rounds"),
     partition: str = typer.Option(
