@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import median, write_section  # noqa: E402
 
-from tinylarge.tiny.profile import calibration_table, profile_many  # noqa: E402
+from tinylarge.tiny.profile import profile_many  # noqa: E402
 from tinylarge.tiny.runtime import LiteRtRuntime, TflmRuntime, compare_outputs, quantize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +105,7 @@ def profile_cli_seconds(n_runs: int = 3) -> list[float]:
                 str(KWS),
                 "--device",
                 "all",
+                "--no-measure",
                 "--json",
             ],
             capture_output=True,
@@ -116,7 +117,7 @@ def profile_cli_seconds(n_runs: int = 3) -> list[float]:
     return times
 
 
-def render(students, agreements, calibration, cli_times, lib_s, student_profile) -> str:
+def render(students, agreements, cli_times, lib_s, student_profile) -> str:
     lines = ["## TinyML deployment (`tinylarge quantize`, `profile`, `devices`)", ""]
     lines += [
         "int8 = litert-torch PT2E static quantization (per-channel symmetric weights, 300",
@@ -158,25 +159,9 @@ def render(students, agreements, calibration, cli_times, lib_s, student_profile)
             )
     lines += [
         "",
-        "Cost model vs published MLPerf Tiny v1.1 (closed division, ST software stack). One",
-        "cycles-per-MAC table per core (cortex-m4f, cortex-m7 in `tiny/devices/cores.yaml`),",
-        "shared by both models and every board with that core; power from datasheet-order",
-        "run-mode figures. These three published points were in view when the per-op values",
-        "were set (checked, not fitted per model), so this is a consistency check, not an",
-        "independent validation. Error = estimate / published - 1.",
-        "",
-        "| model | board | published ms | estimated ms | latency error | published mJ "
-        "| estimated mJ | energy error |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "Latency and energy on the emulated device, flash and RAM measured there, and the cost",
+        "model's calibration with its leave-one-out error: section `mcu`.",
     ]
-    for r in calibration:
-        pub_mj = f"{r['published_energy_j'] * 1e3:.3f}" if r["published_energy_j"] else "-"
-        err_e = f"{100 * r['energy_error']:+.1f}%" if r["energy_error"] is not None else "-"
-        lines.append(
-            f"| {r['model']} | {r['device']} | {r['published_latency_s'] * 1e3:.2f} "
-            f"| {r['estimated_latency_s'] * 1e3:.2f} | {100 * r['latency_error']:+.1f}% "
-            f"| {pub_mj} | {r['estimated_energy_j'] * 1e3:.3f} | {err_e} |"
-        )
     lines += [
         "",
         "mnist5k student (PTQ) on the catalog: flash = .tflite + TFLM code estimate (20 KiB +",
@@ -216,9 +201,8 @@ def main(argv: list[str]) -> int:
             ("MLPerf AD autoencoder, random int8", runtime_agreement(AD, None)),
         ]
         student_profile = profile_many(student_path, "all")
-    calibration = calibration_table({"kws_dscnn": KWS, "ad_autoencoder": AD})
     cli_times = profile_cli_seconds()
-    body = render(students, agreements, calibration, cli_times, lib_s, student_profile)
+    body = render(students, agreements, cli_times, lib_s, student_profile)
     write_section("deploy", body)
     print(body)
     s = students[0]
@@ -226,8 +210,6 @@ def main(argv: list[str]) -> int:
         abs(s["int8_accuracy"] - s["float_accuracy"]) <= 0.01
         and s["all_ops_int8"]
         and agreements[0][1]["ref"]["top1_agreement"] >= 0.995
-        and all(abs(r["latency_error"]) <= 0.35 for r in calibration)
-        and all(abs(r["energy_error"]) <= 0.5 for r in calibration if r["energy_error"] is not None)
         and max(cli_times) < 5.0
     )
     print("targets met" if ok else "TARGETS MISSED", file=sys.stderr)

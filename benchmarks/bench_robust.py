@@ -44,8 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from report import write_section  # noqa: E402
 
-from tinylarge.integrate.federated.inprocess import run_in_process  # noqa: E402
-from tinylarge.integrate.federated.robust import RobustConfig  # noqa: E402
+from tinylarge.integrate.federated.robust import RobustConfig, run_robust  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 TEST_SEEDS = [0, 1, 2] if QUICK else [0, 1, 2, 3, 4]
@@ -88,7 +87,7 @@ def fmt(values: list[float], scale: float = 100.0) -> str:
 
 def run(**kw: object) -> dict:
     t = time.perf_counter()
-    r = run_in_process(RobustConfig(**kw))
+    r = run_robust(RobustConfig(**kw, engine="inprocess"))
     s = r.summary
     say(
         f"  {kw.get('strategy', 'fedavg')} attack={kw.get('attack', 'none')} seed={kw['seed']}"
@@ -158,7 +157,11 @@ def main() -> int:
     # Flower's ArrayRecord.to_numpy_ndarrays(keep_input=False) (Bulyan) calls gc.collect() per
     # record: 0.5 s each over torch's heap (torch imports more on the first training step).
     # One warm-up run imports everything, then frozen objects are not scanned (Bulyan ~20x faster)
-    run_in_process(RobustConfig(**{**ROBUST, "n_clients": 7, "rounds": 1}, strategy="bulyan"))
+    run_robust(
+        RobustConfig(
+            **{**ROBUST, "n_clients": 7, "rounds": 1}, strategy="bulyan", engine="inprocess"
+        )
+    )
     gc.freeze()
     t0 = time.perf_counter()
     beta, beta_scores = choose(

@@ -28,11 +28,12 @@ def test_devices_json_lists_the_catalog():
     devices = {d["name"]: d for d in json.loads(out.stdout)["devices"]}
     assert {"rp2040", "nrf52840", "stm32l4r5", "stm32h7a3", "stm32f746", "nrf5340"} <= set(devices)
     l4 = devices["stm32l4r5"]
-    assert l4["sram_bytes"] == 655360 and l4["cost_model"]["conv_cycles_per_mac"] > 0
+    assert l4["sram_bytes"] == 655360 and l4["cost_model"]["qemu_target"] == "cortex-m4"
+    assert devices["esp32s3"]["cost_model"]["conv_cycles_per_mac"] > 0  # no emulator: modelled
 
 
 def test_profile_all_json_has_the_contract_keys():
-    out = tinylarge("profile", str(KWS), "--device", "all", "--json")
+    out = tinylarge("profile", str(KWS), "--device", "all", "--no-measure", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["devices"]
     assert len(rows) >= 10
@@ -42,11 +43,28 @@ def test_profile_all_json_has_the_contract_keys():
             "latency_s", "energy_j",
         } <= set(row)  # fmt: skip
         assert row["macs"] == 2_664_768
+        tflm = row["runtimes"]["tflm_cmsis_nn"]
+        assert set(tflm["basis"].values()) == {"modelled"}  # --no-measure: nothing run
+        assert set(row["runtimes"]) == {"tflm_cmsis_nn", "generated_c"}
     assert out.stderr == ""  # nothing for humans was asked for
 
 
+@pytest.mark.slow  # QEMU on the Cortex-M4 (TFLM build cached by the tests of tiny.mcu)
+def test_profile_measures_where_qemu_runs_the_core_and_labels_every_figure():
+    out = tinylarge("profile", str(KWS), "--device", "stm32l4r5,esp32s3", "--json")
+    assert out.returncode == 0, out.stderr
+    m4, esp = json.loads(out.stdout)["devices"]
+    assert m4["basis"]["flash_bytes"] == m4["basis"]["instructions"] == "measured"
+    assert m4["basis"]["latency_s"] == "modelled"
+    for runtime in m4["runtimes"].values():
+        assert runtime["available"]
+        assert set(runtime["basis"].values()) <= {"measured", "modelled"}
+        assert runtime["basis"]["ram_bytes"] == "measured"
+    assert set(esp["runtimes"]["tflm_cmsis_nn"]["basis"].values()) == {"modelled"}
+
+
 def test_profile_one_device_prints_tables_on_stderr_only():
-    out = tinylarge("profile", str(KWS), "--device", "stm32h7a3")
+    out = tinylarge("profile", str(KWS), "--device", "stm32h7a3", "--no-measure")
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
     assert "DEPTHWISE_CONV_2D" in out.stderr and "stm32h7a3" in out.stderr

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from tinylarge.data import load_dataset
 from tinylarge.errors import UnknownNameError
@@ -14,14 +13,6 @@ from tinylarge.models import ModelSpec
 from tinylarge.tiny.devices import load_device
 from tinylarge.tiny.profile import profile_facts
 from tinylarge.train import ArtifactCache
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_pareto_front_keeps_only_non_dominated_points():

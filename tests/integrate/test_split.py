@@ -84,4 +84,17 @@ def test_cuts_that_do_not_fit_are_never_chosen():
     cuts = cuts_like_a_cnn()
     cuts[5].fits = cuts[4].fits = False
     (choice,) = choose(cuts, [load_link("nb-iot")], 1e-3, Objective.LATENCY)
-    assert choice.best_cut not in (4, 5) and choice.all_device is None
+    assert choice.best_cut not in (4, 5)
+    assert choice.all_device_latency_s is None and choice.all_device_energy_j is None
+
+
+def test_a_choice_carries_both_costs_in_their_units():
+    cuts = cuts_like_a_cnn()
+    link = load_link("6g")
+    for objective in Objective:
+        (ch,) = choose(cuts, [link], 1e-3, objective)
+        best = cuts[ch.best_cut]
+        assert ch.latency_s == pytest.approx(end_to_end(best, link, 1e-3, Objective.LATENCY))
+        assert ch.energy_j == pytest.approx(end_to_end(best, link, 1e-3, Objective.ENERGY))
+        assert ch.all_server_latency_s == end_to_end(cuts[0], link, 1e-3, Objective.LATENCY)
+        assert ch.all_device_energy_j == end_to_end(cuts[5], link, 1e-3, Objective.ENERGY)

@@ -83,3 +83,67 @@ def foreign_token() -> str:
 @pytest.fixture()
 def samples(digits) -> np.ndarray:
     return digits.x_test[:8]
+
+
+def _pg_bin(name: str) -> str:
+    """A PostgreSQL server binary: Debian keeps them out of PATH in /usr/lib/postgresql/N/bin."""
+    import glob
+    import shutil
+
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if found is None:  # setup.sh installs Debian's postgresql: its absence is a setup failure
+        raise RuntimeError(f"PostgreSQL's {name} not found; run setup.sh (APT_PACKAGES)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> str:
+    """A throwaway PostgreSQL cluster on a free loopback port, removed after the session.
+
+    initdb refuses to run as root, so as root (CI) the cluster belongs to ``nobody``.
+    """
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tinylarge.large.service.runner import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="tinylarge-pg-"))
+    data = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        os.chown(root, 65534, 65534)  # nobody:nogroup
+        as_user = ["runuser", "-u", "nobody", "--"]
+    port = free_port()
+    run = dict(check=True, capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [*as_user, _pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"], **run
+    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        [
+            *as_user,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ],
+        **run,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinylarge.large.agent import DeviceAgent, max_probability, to_device_layout
+from tinylarge.large.agent import DeviceAgent
 from tinylarge.large.client import AsyncLargeClient
+from tinylarge.tiny.gates import Gate, gate_scores
+from tinylarge.tiny.layout import to_device_layout
 from tinylarge.tiny.runtime import TflmRuntime, dequantize, quantize
 
 from .conftest import DEVICE_TFLITE, MODEL, SPLIT_CUT, SPLIT_TFLITE
@@ -27,11 +29,6 @@ def run_agent(server, token, runtime, threshold, x, y):
             return await agent.run(x, y)
 
     return asyncio.run(main())
-
-
-def test_max_probability_is_the_softmax_peak():
-    logits = np.array([[0.0, 0.0], [10.0, 0.0], [1.0, 2.0]])
-    np.testing.assert_allclose(max_probability(logits), [0.5, 1 / (1 + np.exp(-10)), 0.7310586])
 
 
 def test_threshold_zero_keeps_everything_on_the_device(server, token, runtime, digits):
@@ -67,7 +64,7 @@ def test_threshold_above_one_offloads_everything_and_takes_the_teachers_answer(
 def test_a_gate_threshold_offloads_exactly_the_unsure_samples(server, token, runtime, digits):
     x, y = digits.x_test[:40], digits.y_test[:40]
     x_dev, _ = to_device_layout(x, runtime.input_shape)
-    confidence = max_probability(runtime.predict(x_dev).reshape(len(x), -1))
+    confidence = gate_scores(runtime.predict(x_dev).reshape(len(x), -1), Gate.MAX_PROB)
     threshold = float(np.median(confidence))
     result = run_agent(server, token, runtime, threshold, x, y)
     assert [r.offloaded for r in result.records] == (confidence < threshold).tolist()

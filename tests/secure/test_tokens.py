@@ -42,11 +42,12 @@ def test_another_secret_or_any_altered_field_fails_verification():
     token = issue_token(secret, "sensor-7", ttl_s=60, now_s=NOW_S)
     with pytest.raises(TokenError, match="signature"):
         verify_token(new_secret(), token, now_s=NOW_S)
-    version, device, expiry, sig = token.split(".")
+    version, device, expiry, nonce, sig = token.split(".")
     altered = [
-        f"{version}.sensor-8.{expiry}.{sig}",  # another device
-        f"{version}.{device}.{int(expiry) + 3600}.{sig}",  # extended lifetime
-        f"{version}.{device}.{expiry}.{sig[:-1]}{'A' if sig[-1] != 'A' else 'B'}",
+        f"{version}.sensor-8.{expiry}.{nonce}.{sig}",  # another device
+        f"{version}.{device}.{int(expiry) + 3600}.{nonce}.{sig}",  # extended lifetime
+        f"{version}.{device}.{expiry}.{nonce}x.{sig}",  # another token id
+        f"{version}.{device}.{expiry}.{nonce}.{sig[:-1]}{'A' if sig[-1] != 'A' else 'B'}",
     ]
     for bad in altered:
         with pytest.raises(TokenError):
@@ -90,3 +91,18 @@ def test_secret_files_round_trip_and_are_private(tmp_path):
         read_secret(path)
     with pytest.raises(TinylargeError, match="does not exist"):
         read_secret(tmp_path / "missing.hex")
+
+
+def test_tokens_issued_in_the_same_second_differ_and_legacy_tokens_still_verify():
+    import hashlib
+    import hmac as hmac_mod
+
+    from tinylarge.secure.tokens import _b64
+
+    secret = new_secret()
+    a = issue_token(secret, "d", ttl_s=60, now_s=NOW_S)
+    b = issue_token(secret, "d", ttl_s=60, now_s=NOW_S)
+    assert a != b and a.startswith("tl2.d.")
+    message = f"tl1.d.{int(NOW_S + 60)}"
+    legacy = f"{message}.{_b64(hmac_mod.new(secret, message.encode(), hashlib.sha256).digest())}"
+    assert verify_token(secret, legacy, now_s=NOW_S).device_id == "d"

@@ -7,6 +7,8 @@ import pytest
 from tinylarge.errors import UnknownNameError
 from tinylarge.tiny.devices import (
     CATALOG_DIR,
+    CYCLE_FIELDS,
+    CostModel,
     DeviceProfile,
     list_devices,
     load_device,
@@ -49,20 +51,26 @@ def test_datasheet_numbers_of_the_mlperf_boards():
     assert h7.clock_hz == 280e6
 
 
-def test_cost_models_are_physically_ordered():
-    """Per MAC: M0+ (no SIMD) > M4 > M7 (dual issue); depthwise costs more than conv per MAC."""
-    m0, m4, m7 = (load_device(n).cost_model for n in ("rp2040", "stm32l4r5", "stm32h7a3"))
-    for field in (
-        "conv_cycles_per_mac",
-        "depthwise_cycles_per_mac",
-        "fully_connected_cycles_per_mac",
-    ):
-        assert getattr(m0, field) > getattr(m4, field) > getattr(m7, field)
+def test_cores_qemu_runs_have_no_cycle_constants_and_the_others_have_all():
+    """Cortex-M cores are measured (QEMU target, no cycles-per-unit table); the rest are modelled
+    with the full table, depthwise costlier than convolution per MAC."""
     for name in list_devices():
         cm = load_device(name).cost_model
-        assert cm.depthwise_cycles_per_mac > cm.conv_cycles_per_mac
-        if load_device(name).kind == "mcu":  # no MCU core does more than 1 int8 MAC per cycle here
-            assert cm.conv_cycles_per_mac >= 1.0
+        if cm.qemu_target:
+            assert all(getattr(cm, f) is None for f in CYCLE_FIELDS), name
+        else:
+            assert cm.depthwise_cycles_per_mac > cm.conv_cycles_per_mac
+    assert load_device("rp2040").cost_model.qemu_target == "cortex-m0plus"
+    assert load_device("esp32s3").cost_model.qemu_target is None
+
+
+def test_a_cost_model_must_pick_one_path():
+    with pytest.raises(ValueError, match="no cycles-per-unit"):
+        CostModel(qemu_target="cortex-m4", conv_cycles_per_mac=2.0, source="x")
+    with pytest.raises(ValueError, match="missing"):
+        CostModel(conv_cycles_per_mac=2.0, source="x")
+    with pytest.raises(UnknownNameError, match="cortex-m33"):
+        CostModel(qemu_target="cortex-m99", source="x")
 
 
 def test_boards_with_the_same_core_share_one_cost_model():

@@ -6,13 +6,17 @@ import torch
 
 from tinylarge.models import ModelSpec, build_model
 from tinylarge.train import (
+    DistillObjective,
+    TrainArrays,
     TrainConfig,
     evaluate,
     fit,
+    fit_split,
     predict_logits,
     seed_everything,
     split_validation,
 )
+from tinylarge.train.presets import epochs_for_steps, few_label_config
 
 SPEC = ModelSpec(name="cnn2d", width=8, depth=2)
 QUICK = TrainConfig(epochs=3, batch_size=32, lr=1e-2, augment=True, seed=3)
@@ -47,8 +51,11 @@ def test_fit_learns_and_reports_consistent_numbers(digits_small):
     assert result.test_accuracy == evaluate(model, digits_small.x_test, digits_small.y_test)
     assert result.n_epochs == len(result.history) == 6
     assert result.train_time_s > 0
-    # the returned weights are those of the best validation epoch
-    _, val_idx = split_validation(digits_small.y_train, config.val_fraction, config.seed)
+    # the returned weights are those of the best validation epoch, on the split fit_split names
+    _, val_idx = fit_split(digits_small, config)
+    assert np.array_equal(
+        val_idx, split_validation(digits_small.y_train, config.val_fraction, config.seed)[1]
+    )
     val_acc = evaluate(model, digits_small.x_train[val_idx], digits_small.y_train[val_idx])
     assert val_acc == pytest.approx(result.best_val_accuracy)
     assert result.best_val_accuracy == max(h["val_accuracy"] for h in result.history)
@@ -104,3 +111,44 @@ def test_trains_time_series_layout():
     config = TrainConfig(epochs=15, batch_size=16, lr=1e-2, augment=True, seed=0)
     result = fit(model, Series(), config, progress=False)
     assert result.test_accuracy >= 0.9
+
+
+def test_a_teacher_objective_needs_a_teacher_and_attention_transfer_trains(digits_small):
+    seed_everything(0)
+    teacher = build_model(ModelSpec(name="resnet2d", width=8, depth=2), (1, 8, 8), 10).eval()
+    student = build_model(SPEC, (1, 8, 8), 10)
+    config = TrainConfig(epochs=1, batch_size=64, seed=0)
+    objective = DistillObjective(alpha=0.5, attention_weight=50.0)
+    result = fit(student, digits_small, config, objective=objective, teacher=teacher,
+                 progress=False)  # fmt: skip
+    assert np.isfinite(result.history[0]["train_loss"])
+    with pytest.raises(ValueError, match="teacher"):
+        fit(student, digits_small, config, objective=objective, progress=False)
+
+
+def test_a_frozen_module_keeps_weights_and_statistics_under_a_new_head(digits_small):
+    seed_everything(0)
+    model = build_model(SPEC, (1, 8, 8), 10)
+    before = {k: v.clone() for k, v in model.blocks.state_dict().items()}
+    head_before = model.head[-1].weight.detach().clone()
+    fit(model, digits_small, QUICK, frozen=model.blocks, progress=False)
+    for name, value in model.blocks.state_dict().items():
+        assert torch.equal(value, before[name]), name  # weights and BatchNorm statistics
+    assert not torch.equal(model.head[-1].weight, head_before)
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again afterwards
+
+
+def test_plain_arrays_train_without_a_test_split(digits_small):
+    seed_everything(QUICK.seed)
+    data = TrainArrays(digits_small.x_train, digits_small.y_train)
+    result = fit(build_model(SPEC, (1, 8, 8), 10), data, QUICK, progress=False)
+    _, with_test = _trained(digits_small)
+    assert np.isnan(result.test_accuracy)
+    assert result.history == with_test.history  # the same training, only not tested
+
+
+def test_few_labels_get_no_validation_split_and_enough_steps():
+    assert epochs_for_steps(n_samples=20, batch_size=5, min_steps=100, epochs=3) == 25
+    assert epochs_for_steps(n_samples=4000, batch_size=64, min_steps=100, epochs=3) == 3
+    cfg = few_label_config(TrainConfig(epochs=3, batch_size=64, lr=1e-2), 20, min_steps=100)
+    assert cfg.val_fraction == 0.0 and cfg.batch_size == 5 and cfg.epochs == 25

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, emit_json, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
 
 
 def datasets(json_out: bool = JSON_OPTION) -> None:
@@ -14,8 +14,7 @@ def datasets(json_out: bool = JSON_OPTION) -> None:
     """
     from tinylarge.data import list_datasets
 
-    with user_errors():
-        infos = list_datasets()
+    infos = list_datasets()
     rows = []
     for i in infos:
         rows.append(

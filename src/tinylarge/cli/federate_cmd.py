@@ -21,6 +21,7 @@ from tinylarge.cli.params import (
     RUNS_OPTION,
     SEED_TYPE,
     Name,
+    build_config,
     config_option,
 )
 from tinylarge.integrate.federated.config import Engine, FederatedConfig, Framework, RadioConfig
@@ -165,7 +166,7 @@ def federate(
         "engine": engine,
         "radio": RadioConfig(band=band, max_distance_m=max_distance),
     }
-    config = cls(**{k: v for k, v in values.items() if v is not None})
+    config = build_config(cls, **values)
     from tinylarge.integrate.federated.clients import check_clients
 
     check_clients(config)  # a partition the data cannot give fails here, before Flower starts

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, finish_run, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, finish_run, table
 from tinylarge.cli.params import (
     CACHE_OPTION,
     DATASET,
@@ -75,10 +75,14 @@ def _student(family: str | None, width: int | None, depth: int | None, stride: i
 
 
 def _pct(x: dict[str, float] | float | None) -> str:
+    """A share as a percentage; a mean over seeds with its 95 % interval (and p of a gain)."""
+    from tinylarge.train.stats import format_ci
+
     if x is None:
         return "-"
     if isinstance(x, dict):
-        return f"{100 * x['mean']:.2f} ± {100 * x['std']:.2f}%"
+        p = f" p={x['p_value']:.2g}" if "p_value" in x and x["n"] > 1 else ""
+        return format_ci(x) + p
     return f"{100 * x:.2f}%"
 
 
@@ -104,7 +108,8 @@ def distill(
     """Distil the LargeML teacher into a tiny int8 student (Hinton KD, optional attention).
 
     Reports the teacher, the distilled student and the same student trained without the teacher
-    (mean ± std over --seeds); student accuracies are int8 in the TFLM interpreter.
+    (mean and 95% t-interval over --seeds, gain paired by seed with a t-test); student accuracies
+    are int8 in the TFLM interpreter.
     """
     from tinylarge.integrate import run_distill
     from tinylarge.train import ArtifactCache
@@ -121,7 +126,7 @@ def distill(
         compare_baseline=baseline,
         int8=int8,
     )
-    with user_errors(), run_folder(runs_dir, "distill") as run_dir:
+    with run_folder(runs_dir, "distill") as run_dir:
         result = run_distill(config, cache=ArtifactCache(cache_dir), out_dir=run_dir, progress=True)
     s = result.summary
     rows = [["teacher", result.teacher.params, _pct(s["teacher_accuracy"])]]
@@ -170,8 +175,10 @@ def transfer(
         seeds=seeds,
         int8=int8,
     )
-    with user_errors(), run_folder(runs_dir, "transfer") as run_dir:
-        result = run_transfer(config, cache=ArtifactCache(cache_dir), progress=True)
+    with run_folder(runs_dir, "transfer") as run_dir:
+        result = run_transfer(
+            config, cache=ArtifactCache(cache_dir), out_dir=run_dir, progress=True
+        )
     rows = [
         [
             f"{100 * r.label_fraction:g}%",
@@ -221,8 +228,8 @@ def label(
         seeds=seeds,
         int8=int8,
     )
-    with user_errors(), run_folder(runs_dir, "label") as run_dir:
-        result = run_label(config, cache=ArtifactCache(cache_dir), progress=True)
+    with run_folder(runs_dir, "label") as run_dir:
+        result = run_label(config, cache=ArtifactCache(cache_dir), out_dir=run_dir, progress=True)
     s = result.summary
     console.print(
         f"{result.n_labelled} labelled, {result.n_unlabelled} unlabelled; pseudo-labels cover "
@@ -327,7 +334,7 @@ def search(
         distill_epochs=distill_epochs,
         seed=seed,
     )
-    with user_errors(), run_folder(runs_dir, "search") as run_dir:
+    with run_folder(runs_dir, "search") as run_dir:
         result = run_search(config, cache=ArtifactCache(cache_dir), out_dir=run_dir, progress=True)
     for dev in result.devices:
         rows = [

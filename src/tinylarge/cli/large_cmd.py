@@ -15,6 +15,7 @@ import typer
 from tinylarge.cli.output import JSON_OPTION, console, emit_json, finish_run, table
 from tinylarge.cli.params import (
     CHECKPOINT,
+    DEVICE,
     RUNS_OPTION,
     TFLITE,
     Url,
@@ -55,6 +56,46 @@ def serve(
     max_wait_s: float = config_option(
         ServiceConfig, "max_wait_s", "--max-wait-s", help="Batching wait bound, seconds."
     ),
+    registry: str | None = typer.Option(
+        None,
+        "--registry",
+        help="Device registry database: sqlite:///PATH, postgresql+psycopg://USER@HOST:PORT/DB, "
+        "or 'none' (stateless tokens only) (default: tinylarge-registry.db, SQLite, beside "
+        "--secret-file).",
+    ),
+    admin_secret_file: Path | None = typer.Option(
+        None,
+        "--admin-secret-file",
+        dir_okay=False,
+        help="Operator key (hex), created if missing (default: admin-secret.hex beside "
+        "--secret-file). `tinylarge token operator --secret-file admin-secret.hex` issues an "
+        "operator token.",
+    ),
+    bundle_key: list[Path] = typer.Option(
+        [],
+        "--bundle-key",
+        exists=True,
+        dir_okay=False,
+        help="public.pem whose signed bundles the service accepts (repeatable; default: none).",
+    ),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        exists=True,
+        dir_okay=False,
+        help="PEM certificate: serve HTTPS (default: HTTP).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None,
+        "--tls-key",
+        exists=True,
+        dir_okay=False,
+        help="PEM key of --tls-cert (default: none).",
+    ),
+    rate_limit: float | None = typer.Option(
+        None, "--rate-limit", min=0.001, help="Requests/s per device (default: unlimited)."
+    ),
+    rate_burst: int = typer.Option(20, "--rate-burst", min=1, help="Burst per device, requests."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run the LargeML inference service (FastAPI/uvicorn) until interrupted.
@@ -89,6 +130,22 @@ def serve(
             write_secret(secret_file)
             console.print(f"created token key {secret_file} (mode 600)")
         cfg = cfg.model_copy(update={"secret_file": str(secret_file.resolve())})
+    if config is None:  # the command line describes the whole service
+        here = secret_file.resolve().parent
+        registry = registry or f"sqlite:///{here / 'tinylarge-registry.db'}"
+        admin_secret_file = admin_secret_file or here / "admin-secret.hex"
+        cfg = cfg.model_copy(
+            update=_security_options(
+                registry,
+                admin_secret_file,
+                bundle_key,
+                tls_cert,
+                tls_key,
+                rate_limit,
+                rate_burst,
+            )
+        )
+        cfg = ServiceConfig.model_validate(cfg.model_dump())
     # load every model here first: a bad checkpoint is a clear error, not a failed startup
     backends = {spec.name: load_backend(spec) for spec in cfg.models}
     if workers == 1:
@@ -99,7 +156,7 @@ def serve(
         # uvicorn starts the workers itself: they rebuild the app from the config JSON
         os.environ[CONFIG_ENV] = cfg.model_dump_json()
         target = "tinylarge.large.service.main:app_from_env"
-    url = f"http://{host}:{port}"
+    url = f"{'https' if cfg.tls_cert_file else 'http'}://{host}:{port}"
     console.print(f"serving {sorted(backends)} at {url} ({workers} worker(s)); Ctrl-C stops")
     if json_out:  # printed before serving: the server runs until it is interrupted
         emit_json({"url": url, "workers": workers, "models": sorted(backends)})
@@ -111,7 +168,48 @@ def serve(
         workers=workers,
         log_level="info",
         ws="none",
+        ssl_certfile=cfg.tls_cert_file,
+        ssl_keyfile=cfg.tls_key_file,
     )
+
+
+def _security_options(
+    registry: str,
+    admin_secret_file: Path,
+    bundle_key: list[Path],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    rate_limit: float | None,
+    rate_burst: int,
+) -> dict:
+    """The registry / admin / TLS / rate-limit part of a service config from ``serve`` options."""
+    from tinylarge.errors import TinylargeError
+    from tinylarge.secure.keys import load_public_key
+    from tinylarge.secure.tokens import write_secret
+
+    if (tls_cert is None) != (tls_key is None):
+        raise TinylargeError("TLS needs both --tls-cert and --tls-key")
+    for path in [p for p in (tls_cert, tls_key) if p is not None]:
+        if not path.is_file():
+            raise TinylargeError(f"TLS file {str(path)!r} does not exist")
+    for pem in bundle_key:
+        load_public_key(pem)  # a clear error now rather than at startup
+    if registry != "none":
+        from tinylarge.large.service.registry import make_engine
+
+        make_engine(registry).dispose()  # an unsupported URL names itself and the valid forms
+    if not admin_secret_file.exists():
+        write_secret(admin_secret_file)
+        console.print(f"created operator key {admin_secret_file} (mode 600)")
+    return {
+        "registry_url": None if registry == "none" else registry,
+        "admin_secret_file": str(admin_secret_file.resolve()),
+        "bundle_public_keys": [str(p.resolve()) for p in bundle_key],
+        "tls_cert_file": None if tls_cert is None else str(tls_cert.resolve()),
+        "tls_key_file": None if tls_key is None else str(tls_key.resolve()),
+        "rate_limit_rps": rate_limit,
+        "rate_limit_burst": rate_burst,
+    }
 
 
 def token(
@@ -141,7 +239,11 @@ def device(
     url: str = typer.Option(
         "http://127.0.0.1:8000", "--url", click_type=Url(), help="Service base URL."
     ),
-    device_token: str = typer.Option(..., "--token", help="This device's token."),
+    device_token: str | None = typer.Option(
+        None,
+        "--token",
+        help="This device's token (default: none; or authenticate with --device-key).",
+    ),
     model: str = typer.Option(..., "--model", help="Service model to offload to."),
     dataset: str = dataset_option("digits", "Dataset whose test split the device plays."),
     n_requests: int = typer.Option(100, "--requests", min=1, help="Samples to play."),
@@ -149,29 +251,71 @@ def device(
     threshold: float = config_option(FleetConfig, "threshold", "--threshold"),
     device_id: str = typer.Option("device-0", "--device-id", help="Id in the token."),
     cut: int | None = config_option(FleetConfig, "cut", "--cut", help=CUT_HELP),
+    device_key: Path | None = typer.Option(
+        None,
+        "--device-key",
+        exists=True,
+        dir_okay=False,
+        help="This device's Ed25519 private.pem, its registered identity (default: none).",
+    ),
+    trust: list[Path] = typer.Option(
+        [],
+        "--trust",
+        exists=True,
+        dir_okay=False,
+        help="Bundle signer public.pem: follow the service's rollout (repeatable; default: none).",
+    ),
+    target: str | None = typer.Option(
+        None, "--target", click_type=DEVICE, help="This device's kind, for OTA (default: none)."
+    ),
+    ca: Path | None = typer.Option(
+        None,
+        "--ca",
+        exists=True,
+        dir_okay=False,
+        help="CA / self-signed certificate of an https --url (default: the system's).",
+    ),  # fmt: skip
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Play one live device: TFLM inference, max-probability gate, HTTP offload of the rest.
 
     With --cut K it does split computing: the int8 activation after block K goes to the service.
+    With --device-key it authenticates with its registered key; adding --trust and --target it
+    also follows the service's staged rollout (verify, self-test, trial, confirm or revert).
     """
     import numpy as np
 
     from tinylarge.data import load_dataset
-    from tinylarge.large.agent import DeviceAgent
-    from tinylarge.large.client import AsyncLargeClient
+    from tinylarge.errors import TinylargeError
+    from tinylarge.large.ota import play_live_device
+    from tinylarge.secure.keys import load_private_key, load_public_key
     from tinylarge.tiny.runtime import TflmRuntime
 
+    if device_token is None and device_key is None:
+        raise TinylargeError("give --token TOKEN or --device-key private.pem")
+    if trust and (device_key is None or target is None):
+        raise TinylargeError("following a rollout (--trust) needs --device-key and --target")
     ds = load_dataset(dataset)
     runtime = TflmRuntime(tflite)
     idx = (offset + np.arange(n_requests)) % len(ds.y_test)
-
-    async def main():
-        async with AsyncLargeClient(url, device_token) as client:
-            agent = DeviceAgent(runtime, client, model, threshold, device_id, cut=cut)
-            return await agent.run(ds.x_test[idx], ds.y_test[idx])
-
-    summary = asyncio.run(main()).summary()
+    summary = asyncio.run(
+        play_live_device(
+            url,
+            runtime,
+            ds.x_test[idx],
+            ds.y_test[idx],
+            model=model,
+            device_id=device_id,
+            threshold=threshold,
+            cut=cut,
+            token=device_token,
+            key=None if device_key is None else load_private_key(device_key),
+            trusted=[load_public_key(p) for p in trust],
+            target=target,
+            probe=(ds.x_test[-100:], ds.y_test[-100:]),
+            verify=True if ca is None else str(ca),
+        )
+    )
     if json_out:
         emit_json(summary)
         return

@@ -34,6 +34,8 @@ MODULES = {
     "large_cmd": ("serve", "token", "device", "fleet"),
     "simulate_cmd": ("simulate",),
     "federate_cmd": ("federate",),
+    "secure_cmd": ("keys", "bundle"),
+    "intent_cmd": ("intent",),
     "robust_cmd": ("robust",),
 }
 COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
@@ -83,12 +85,19 @@ def _module_commands(module: str) -> dict[str, click.Command]:
     sub = typer.Typer()
     import_module(f"tinylarge.cli.{module}").register(sub)
     commands = typer.main.get_group(sub).commands
-    for info in sub.registered_commands:  # typer 0.20 on click >= 8.3 loses arguments' help
+    _restore_argument_help(sub, commands)
+    return commands
+
+
+def _restore_argument_help(sub: typer.Typer, commands: dict[str, click.Command]) -> None:
+    """typer 0.20 on click >= 8.3 loses arguments' help: put it back, in sub-groups too."""
+    for info in sub.registered_commands:
         declared = inspect.signature(info.callback).parameters
-        for param in commands[info.name].params:
+        for param in commands[info.name or info.callback.__name__].params:
             if isinstance(param, click.Argument) and param.help is None:
                 param.help = getattr(declared[param.name].default, "help", None)
-    return commands
+    for group in sub.registered_groups:
+        _restore_argument_help(group.typer_instance, commands[group.name].commands)
 
 
 def user_error(exc: Exception, command: click.Command | None) -> str | None:

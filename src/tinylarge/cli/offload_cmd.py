@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from tinylarge.cli.output import JSON_OPTION, console, finish_run, table, user_errors
+from tinylarge.cli.output import JSON_OPTION, console, finish_run, table
 from tinylarge.cli.params import (
     CHECKPOINT,
     DEVICE,
@@ -24,23 +24,14 @@ from tinylarge.cli.params import (
     model_argument,
     out_option,
 )
-from tinylarge.integrate.cascade import CascadeConfig, cascade_from_models
+from tinylarge.integrate.cascade import CascadeConfig
 from tinylarge.integrate.early_exit import EarlyExitConfig
-from tinylarge.integrate.gates import Gate
-from tinylarge.integrate.split import Objective
-from tinylarge.integrate.split_profile import SplitConfig
+from tinylarge.integrate.split import Objective, SplitConfig
 from tinylarge.scenario.rundir import run_folder
+from tinylarge.tiny.gates import Gate
 
 BUDGET_HELP = "Instead of --max-drop: best point sending at most this share up (default: off)."
 DROP_HELP = "Allowed accuracy loss vs the {}, a fraction (0.002 = 0.2 points)."
-
-
-def _dataset_for(checkpoint_meta: dict, dataset: str | None):
-    from tinylarge.data import load_dataset
-
-    return load_dataset(
-        dataset or checkpoint_meta["dataset"], seed=int(checkpoint_meta.get("seed", 0))
-    )
 
 
 def cascade(
@@ -57,7 +48,7 @@ def cascade(
         CascadeConfig, "offload_budget", "--offload-budget", help=BUDGET_HELP
     ),
     device: str = config_option(
-        cascade_from_models, "device", "--device", click_type=DEVICE, help="Runs the student."
+        CascadeConfig, "device", "--device", click_type=DEVICE, help="Runs the student."
     ),
     links: str | None = LINKS_OPTION,
     plot: Path | None = typer.Option(
@@ -74,24 +65,30 @@ def cascade(
     The threshold is calibrated on half of the test set and every number is reported on the other
     half; device energy per inference is compared with sending every input up, on each link.
     """
+    from tinylarge.integrate.cascade import run_cascade
     from tinylarge.integrate.plots import plot_cascade
-    from tinylarge.models import load_checkpoint
+    from tinylarge.train.stats import format_ci
 
     config = build_config(
-        CascadeConfig, gate=gate, max_accuracy_drop=max_drop, offload_budget=offload_budget,
+        CascadeConfig, teacher=teacher, student=student, dataset=dataset, device=device,
+        links=links, gate=gate, max_accuracy_drop=max_drop, offload_budget=offload_budget,
         seed=seed,
     )  # fmt: skip
-    with user_errors(), run_folder(runs_dir, "cascade") as run_dir:
-        ckpt = load_checkpoint(teacher)
-        ds = _dataset_for(ckpt.meta, dataset)
-        result = cascade_from_models(student, ckpt.model, ds, config, device=device, links=links)
+    with run_folder(runs_dir, "cascade") as run_dir:
+        result = run_cascade(config, out_dir=run_dir, progress=True)
         payload = result.to_dict()
         payload["plot"] = str(plot_cascade(result, plot or run_dir / "plots" / "cascade.png"))
+    s = result.summary
     console.print(
         f"cascade ({result.gate}): accuracy {100 * result.accuracy:.2f}% "
         f"(student {100 * result.small_accuracy:.2f}%, teacher {100 * result.big_accuracy:.2f}%) "
         f"offloading {100 * result.offload_fraction:.1f}% of inputs "
         f"(threshold {result.threshold:.4f})"
+    )
+    console.print(
+        f"over {s['n_splits']} calibration/evaluation splits: accuracy {format_ci(s['accuracy'])}"
+        f", vs teacher {format_ci(s['vs_teacher'], unit=' points')} "
+        f"(p = {s['vs_teacher']['p_value']:.3g}), offloading {format_ci(s['offload_fraction'])}"
     )
     rows = [
         [
@@ -134,19 +131,14 @@ def split(
     """Split computing: cost every cut of the model (device part as real int8 TFLite, profiled),
     and choose the best cut for each uplink from NB-IoT to 6G (Neurosurgeon-style)."""
     from tinylarge.integrate.plots import plot_split
-    from tinylarge.integrate.split_profile import run_split
-    from tinylarge.models import load_checkpoint
+    from tinylarge.integrate.split import run_split
 
     config = build_config(
-        SplitConfig, device=device, server=server, links=links, objective=objective,
-        emit_c=emit_c, n_eval=n_eval,
+        SplitConfig, model=model, dataset=dataset, device=device, server=server, links=links,
+        objective=objective, emit_c=emit_c, n_eval=n_eval,
     )  # fmt: skip
-    with user_errors(), run_folder(runs_dir, "split") as run_dir:
-        ckpt = load_checkpoint(model)
-        ds = _dataset_for(ckpt.meta, dataset)
-        workdir = out or run_dir / "cuts"
-        workdir.mkdir(parents=True, exist_ok=True)
-        result = run_split(ckpt.model, ds, config, workdir)
+    with run_folder(runs_dir, "split") as run_dir:
+        result = run_split(config, out_dir=out or run_dir / "cuts", progress=True)
         payload = result.to_dict()
         payload["plot"] = str(plot_split(result, plot or run_dir / "plots" / "split.png"))
     rows = [
@@ -163,18 +155,19 @@ def split(
     ]
     cols = ["cut", "device ms", "device mJ", "sent B", "server ms", "fits", "accuracy"]
     console.print(table(f"cuts: {device} -> {server}", cols, rows))
+    unit = "s" if objective == "latency" else "J"
+    key = "latency_s" if objective == "latency" else "energy_j"
     rows = [
         [
             ch.link,
             f"{ch.rate_bps:.3g}",
             ch.best_cut,
-            f"{ch.value:.4g}",
-            f"{ch.all_server:.4g}",
-            "-" if ch.all_device is None else f"{ch.all_device:.4g}",
+            f"{getattr(ch, key):.4g}",
+            f"{getattr(ch, 'all_server_' + key):.4g}",
+            "-" if ch.all_device_latency_s is None else f"{getattr(ch, 'all_device_' + key):.4g}",
         ]
         for ch in result.choices
     ]
-    unit = "s" if objective == "latency" else "J"
     cols = [
         "link",
         "rate b/s",
@@ -194,6 +187,9 @@ def early_exit(
         EarlyExitConfig, "exit_after", "--exit-after", "-k", help="Blocks before the side exit."
     ),
     dataset: str | None = dataset_option(None, "Training and test data (default: the model's)."),
+    gate: Gate = config_option(
+        EarlyExitConfig, "gate", "--gate", help="Confidence score; learned = logistic regression."
+    ),
     max_drop: float = config_option(
         EarlyExitConfig, "max_accuracy_drop", "--max-drop", help=DROP_HELP.format("final exit")
     ),
@@ -209,31 +205,35 @@ def early_exit(
     from tinylarge.errors import TinylargeError
     from tinylarge.integrate.early_exit import run_early_exit
     from tinylarge.models import load_checkpoint
+    from tinylarge.train.stats import format_ci
 
     config = build_config(
-        EarlyExitConfig, exit_after=exit_after, max_accuracy_drop=max_drop, device=device
-    )
-    ckpt = load_checkpoint(model)
-    n_blocks = len(ckpt.model.blocks)
+        EarlyExitConfig, model=model, dataset=dataset, exit_after=exit_after, gate=gate,
+        max_accuracy_drop=max_drop, device=device,
+    )  # fmt: skip
+    n_blocks = len(load_checkpoint(model).model.blocks)
     if not 1 <= exit_after < n_blocks:
         raise TinylargeError(
             f"--exit-after {exit_after} is not a cut inside the model: valid 1..{n_blocks - 1}"
         )
-    with user_errors(), run_folder(runs_dir, "early-exit") as run_dir:
-        ds = _dataset_for(ckpt.meta, dataset)
-        workdir = out or run_dir / "graphs"
-        workdir.mkdir(parents=True, exist_ok=True)
-        result = run_early_exit(ckpt.model, ds, config, workdir)
+    with run_folder(runs_dir, "early-exit") as run_dir:
+        result = run_early_exit(config, out_dir=out or run_dir / "graphs", progress=True)
     console.print(
         f"early exit after block {exit_after}: {100 * result.exit_fraction:.1f}% of inputs exit; "
         f"accuracy {100 * result.accuracy:.2f}% "
-        f"(final exit alone {100 * result.final_accuracy:.2f}%, "
-        f"side exit alone {100 * result.exit_accuracy:.2f}%)"
+        f"(final exit alone {100 * result.big_accuracy:.2f}%, "
+        f"side exit alone {100 * result.small_accuracy:.2f}%)"
     )
     console.print(
         f"on {device}: {1e3 * result.latency_s:.2f} ms vs {1e3 * result.full_latency_s:.2f} ms, "
         f"{1e3 * result.energy_j:.4f} mJ vs {1e3 * result.full_energy_j:.4f} mJ "
         f"({100 * result.energy_saving:.1f}% saved)"
+    )
+    s = result.summary
+    console.print(
+        f"over {s['n_splits']} calibration/evaluation splits: accuracy {format_ci(s['accuracy'])}"
+        f", vs final exit {format_ci(s['vs_final_exit'], unit=' points')} "
+        f"(p = {s['vs_final_exit']['p_value']:.3g}), energy saved {format_ci(s['energy_saving'])}"
     )
     finish_run(run_dir, {"command": "early-exit", **result.to_dict()}, json_out)
 

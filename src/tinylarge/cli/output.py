@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +65,3 @@ def finish_run(run_dir: Path, payload: dict[str, Any], json_out: bool) -> None:
         emit_json(payload)
     else:
         console.print(f"metrics: {run_dir / 'metrics.json'}")
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """A no-op: ``tinylarge.cli.main`` now turns user errors into one line for every command.
-    Left for the pattern commands until their bodies move to ``run_<pattern>(config, ...)``."""
-    yield

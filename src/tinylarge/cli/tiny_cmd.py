@@ -17,66 +17,68 @@ def profile(
     device: str = typer.Option(
         "all", "--device", click_type=DEVICES, help="A catalog device, a comma list, or 'all'."
     ),
-    layers: bool = typer.Option(False, "--layers", help="Also print the cost of every layer."),
-    codegen: bool = typer.Option(
-        False,
-        "--codegen",
-        help="Also measure the generated C (instructions, flash, RAM) on every device whose "
-        "core QEMU runs (Cortex-M0+/M4/M7/M33).",
+    measure: bool = typer.Option(
+        True,
+        "--measure/--no-measure",
+        help="Run the model in TFLM + CMSIS-NN and as generated C on each emulated Cortex-M the "
+        "devices need (QEMU; the first run builds TFLM, minutes, then cached). --no-measure: "
+        "instruction model and flash/RAM estimates only.",
     ),
+    layers: bool = typer.Option(False, "--layers", help="Also print the cost of every layer."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Flash, RAM (measured TFLM arena), MACs, latency, energy and fit of a model on devices.
+    """Flash, RAM, instructions, latency, energy and fit of a model on devices, for TFLM +
+    CMSIS-NN (the default runtime) and the generated C, each figure labelled measured or modelled.
 
-    Latency and energy are modelled from each device's catalog cost model (cycles per MAC and per
-    op, clock, active power); flash and RAM are the model, the measured arena and the runtime.
-    --codegen adds the generated C measured under QEMU."""
-    from tinylarge.tiny.devices import load_device
+    Flash, RAM and instructions are measured under QEMU where it runs the core (Cortex-M4/M7/M33/
+    M0+); latency = instructions x the core's cycles per instruction (calibrated on MLPerf Tiny
+    v1.1 CMSIS-NN results) / clock, energy = latency x run-mode power: modelled.
+    """
     from tinylarge.tiny.profile import profile_many
 
-    results = profile_many(model, device)
-    generated = {}
-    if codegen:
-        from tinylarge.tiny.codegen.measure import generated_c_on_devices
-
-        generated = generated_c_on_devices(model, [load_device(r.device) for r in results])
+    with console.status("profiling (QEMU runs, cached after the first)..."):
+        results = profile_many(model, device, measure=measure)
     if json_out:
-        rows = [r.to_dict(layers=layers) for r in results]
-        for row in rows:
-            if codegen:
-                row["generated_c"] = generated[row["device"]]
-        emit_json({"model": str(model), "devices": rows})
+        emit_json({"model": str(model), "devices": [r.to_dict(layers=layers) for r in results]})
         return
-    columns = ["device", "fits", "flash KiB", "RAM KiB", "arena KiB", "MMACs", "latency ms", "mJ"]
-    rows = [
-        [
-            r.device,
-            "yes" if r.fits else "NO: " + "; ".join(r.reasons),
-            r.flash_bytes / 1024,
-            r.ram_bytes / 1024,
-            r.tflm_arena_bytes / 1024,
-            r.macs / 1e6,
-            r.latency_s * 1e3,
-            r.energy_j * 1e3,
-        ]
-        for r in results
-    ]
-    console.print(table(f"{model.name} on the device catalog", columns, rows))
-    if codegen:
-        body = [
-            [name, g["target"], g["instructions"], g["flash_bytes"] / 1024, g["ram_bytes"] / 1024,
-             "yes" if g["fits"] else "NO"]
-            for name, g in generated.items() if g["measured"]
-        ]  # fmt: skip
-        console.print(
-            table("generated C, measured on QEMU (-O2)",
-                  ["device", "core", "instructions", "flash KiB", "RAM KiB", "fits"], body)
-        )  # fmt: skip
+    columns = [
+        "device", "fits", "flash KiB", "RAM KiB", "MInstr", "TFLM ms", "TFLM mJ", "gen C ms",
+        "gen C flash KiB", "gen C RAM KiB", "memory",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        gen = r.runtimes["generated_c"]
+        rows.append(
+            [
+                r.device,
+                "yes" if r.fits else "NO: " + "; ".join(r.reasons),
+                r.flash_bytes / 1024,
+                r.ram_bytes / 1024,
+                r.instructions / 1e6 if r.instructions else "-",
+                r.latency_s * 1e3,
+                r.energy_j * 1e3,
+                gen.latency_s * 1e3 if gen.available else "-",
+                gen.flash_bytes / 1024 if gen.available else "-",
+                gen.ram_bytes / 1024 if gen.available else "-",
+                r.basis["flash_bytes"],
+            ]
+        )
+    console.print(
+        table(f"{model.name} on the device catalog (latency, energy: modelled)", columns, rows)
+    )
     if layers or len(results) == 1:
         r = results[0]
-        body = [[x.index, x.opcode, x.macs, x.work, x.latency_s * 1e3] for x in r.layers]
+        body = [
+            [x.index, x.opcode, x.macs, x.instructions if x.instructions is not None else "-",
+             x.latency_s * 1e3, x.basis]
+            for x in r.layers
+        ]  # fmt: skip
         console.print(
-            table(f"per layer on {r.device}", ["#", "op", "MACs", "work", "latency ms"], body)
+            table(
+                f"per layer on {r.device} (TFLM + CMSIS-NN)",
+                ["#", "op", "MACs", "instructions", "latency ms", "instructions basis"],
+                body,
+            )
         )
 
 

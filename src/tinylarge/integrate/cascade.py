@@ -2,30 +2,25 @@
 sends the rest up to the LargeML model.
 
 After Park et al., "Big/LITTLE Deep Neural Network for Ultra Low Power Inference" (CODES+ISSS 2015)
-and KubeEdge Sedna's joint inference. The threshold is calibrated on one seeded half of the held-out
-data and every reported number is measured on the other half, so the operating point is honest.
-Device energy per inference is ``E_infer + f_offload * (E_tx(input) + P_sleep * t_wait)``, against
-``E_tx(input) + P_sleep * t_wait`` for sending everything (sensing energy, common to both, omitted).
+and KubeEdge Sedna's joint inference. The gate threshold is calibrated on one seeded half of the
+held-out data and every reported number is measured on the other half, repeated over several
+seeded splits (:mod:`tinylarge.integrate.calibration`). Device energy per inference is
+``E_infer + f_offload * (E_tx(input) + P_sleep * t_wait)``, against ``E_tx(input) + P_sleep *
+t_wait`` for sending everything (sensing energy, common to both, omitted).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
-from tinylarge.integrate.gates import (
-    Gate,
-    LearnedGate,
-    calibrate_threshold,
-    confidence,
-    offload_curve,
-    softmax,
-)
-from tinylarge.net import list_links, load_link, transfer_energy_j, transfer_latency_s
+from tinylarge.integrate import pattern
+from tinylarge.integrate.calibration import GateCalibration, OperatingPoint, calibrate_gate
+from tinylarge.net import load_link, transfer_energy_j, transfer_latency_s
 
 if TYPE_CHECKING:
     from torch import nn
@@ -33,25 +28,15 @@ if TYPE_CHECKING:
     from tinylarge.data import Dataset
 
 
-class CascadeConfig(BaseModel):
-    """How to calibrate the cascade: exactly one of ``max_accuracy_drop`` (vs the big model alone,
-    in accuracy points as a fraction) or ``offload_budget`` (fraction of inputs sent up)."""
+class CascadeConfig(GateCalibration):
+    """A cascade of the int8 ``student`` (run in TFLM on ``device``) and the ``teacher``
+    checkpoint, costed over ``links``; the gate and its target as in :class:`GateCalibration`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    gate: Gate = Gate.MAX_PROB
-    max_accuracy_drop: float | None = Field(0.002, ge=0.0, le=1.0)
-    offload_budget: float | None = Field(None, ge=0.0, le=1.0)
-    calibration_fraction: float = Field(0.5, gt=0.0, lt=1.0)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _one_target(self) -> CascadeConfig:
-        if self.offload_budget is not None:
-            self.max_accuracy_drop = None
-        if self.max_accuracy_drop is None and self.offload_budget is None:
-            raise ValueError("set max_accuracy_drop or offload_budget")
-        return self
+    teacher: pattern.ExistingFile
+    student: pattern.ExistingFile
+    dataset: str | None = Field(None, description="default: the teacher checkpoint's")
+    device: pattern.DeviceName = "nrf52840"
+    links: list[pattern.LinkName] = Field(default_factory=pattern.all_links, min_length=1)
 
 
 @dataclass
@@ -65,23 +50,19 @@ class DeviceCost:
     input_size_bytes: int
 
 
-@dataclass
-class CascadeResult:
-    """The chosen operating point (on the evaluation half) and the whole accuracy/offload curve."""
+@dataclass(kw_only=True)
+class CascadeResult(pattern.PatternResult, OperatingPoint):
+    """The deployable operating point (the first split's threshold on its evaluation half), every
+    split's point, that half's accuracy/offload curve and the device energy per link. ``summary``:
+    means and 95 % intervals over the splits, the cascade paired with the teacher alone
+    (``vs_teacher``) and with the student alone (``vs_student``)."""
 
+    config: GateCalibration
     gate: str
-    threshold: float
-    offload_fraction: float
-    accuracy: float
-    small_accuracy: float
-    big_accuracy: float
-    n_calibration: int
-    n_eval: int
     curve: list[dict[str, float]]
+    splits: list[OperatingPoint] = field(default_factory=list)
+    student_teacher_agreement: float | None = None
     energy: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def energy_table(
@@ -109,60 +90,37 @@ def energy_table(
     return rows
 
 
-def run_cascade(
+def cascade_result(
     small_logits: np.ndarray,
     big_logits: np.ndarray,
     y: np.ndarray,
-    config: CascadeConfig | None = None,
+    config: GateCalibration,
     cost: DeviceCost | None = None,
     links: list[str] | None = None,
 ) -> CascadeResult:
-    """Calibrate on a seeded part of ``(small_logits, big_logits, y)``, report on the rest.
+    """Calibrate and evaluate over ``config.n_splits`` splits of ``(small_logits, big_logits, y)``.
 
     ``small_logits`` are the device model's dequantized int8 outputs ``(n, k)``; ``big_logits``
-    the LargeML model's ``(n, k)``.
+    the LargeML model's ``(n, k)``. With ``cost``, the energy per link of ``links`` (default:
+    every link of the catalog) at the deployable point.
     """
-    config = config or CascadeConfig()
     n = len(y)
-    order = np.random.default_rng(config.seed).permutation(n)
-    n_cal = int(round(config.calibration_fraction * n))
-    cal, ev = order[:n_cal], order[n_cal:]
-
-    probs = softmax(small_logits.reshape(n, -1).astype(np.float64))
-    small_ok = small_logits.reshape(n, -1).argmax(1) == y
     big_ok = big_logits.reshape(n, -1).argmax(1) == y
-    if config.gate is Gate.LEARNED:  # fitted on the calibration part only
-        score = LearnedGate(config.seed).fit(probs[cal], small_ok[cal]).score(probs)
-    else:
-        score = confidence(probs, config.gate)
-
-    cal_curve = offload_curve(score[cal], small_ok[cal], big_ok[cal])
-    target = None
-    if config.max_accuracy_drop is not None:
-        target = float(big_ok[cal].mean()) - config.max_accuracy_drop
-    threshold = calibrate_threshold(cal_curve, target, config.offload_budget)
-
-    offload = score[ev] < threshold
-    answer_ok = np.where(offload, big_ok[ev], small_ok[ev])
-    ev_curve = offload_curve(score[ev], small_ok[ev], big_ok[ev])
-    step = max(1, len(ev) // 200)  # keep the stored curve small
-    curve = [
-        {"offload_fraction": float(f), "accuracy": float(a)}
-        for f, a in zip(ev_curve.offload_fraction[::step], ev_curve.accuracy[::step], strict=True)
-    ]
+    points, curve, summary = calibrate_gate(small_logits, y, big_ok, config, "student", "teacher")
+    first = points[0]
+    agreement = small_logits.reshape(n, -1).argmax(1) == big_logits.reshape(n, -1).argmax(1)
     result = CascadeResult(
+        config=config,
         gate=str(config.gate),
-        threshold=threshold,
-        offload_fraction=float(offload.mean()),
-        accuracy=float(answer_ok.mean()),
-        small_accuracy=float(small_ok[ev].mean()),
-        big_accuracy=float(big_ok[ev].mean()),
-        n_calibration=len(cal),
-        n_eval=len(ev),
-        curve=curve,
+        **first.to_dict(),
+        curve=curve.points(),
+        splits=points,
+        student_teacher_agreement=float(agreement.mean()),
+        summary=summary,
     )
     if cost is not None:
-        result.energy = energy_table(result.offload_fraction, cost, links or list_links())
+        result.energy = energy_table(first.offload_fraction, cost, links or pattern.all_links())
+        result.summary["device"] = cost.device
     return result
 
 
@@ -172,8 +130,8 @@ def cascade_inputs(
     """The int8 student's dequantized outputs (run in TFLM), the teacher's logits on the test
     set, and what one student inference costs on ``device`` (catalog)."""
     from tinylarge.tiny.devices import load_device
+    from tinylarge.tiny.layout import to_model_layout
     from tinylarge.tiny.profile import profile
-    from tinylarge.tiny.quantize import to_model_layout
     from tinylarge.tiny.runtime import TflmRuntime
     from tinylarge.train import predict_logits
 
@@ -191,15 +149,13 @@ def cascade_inputs(
     return small, big, cost
 
 
-def cascade_from_models(
-    student_tflite: str | Path,
-    teacher: nn.Module,
-    dataset: Dataset,
-    config: CascadeConfig | None = None,
-    device: str = "nrf52840",
-    links: list[str] | None = None,
-) -> CascadeResult:
+def run_cascade(config: CascadeConfig, **io: Unpack[pattern.PatternIO]) -> CascadeResult:
     """Run the deployed int8 student in TFLM and the teacher in torch on the test set, then
-    calibrate and cost the cascade on ``device`` (catalog) over ``links``."""
-    small, big, cost = cascade_inputs(student_tflite, teacher, dataset, device)
-    return run_cascade(small, big, dataset.y_test, config, cost, links)
+    calibrate (repeated splits) and cost the cascade on ``config.device`` over ``config.links``.
+
+    Nothing is trained (``cache`` unused) and nothing is written (``out_dir`` unused); the
+    dataset defaults to the teacher checkpoint's, split as it was trained.
+    """
+    teacher, ds = pattern.checkpoint_io(config.teacher, config, io)
+    small, big, cost = cascade_inputs(config.student, teacher, ds, config.device)
+    return cascade_result(small, big, ds.y_test, config, cost, config.links)

@@ -3,46 +3,37 @@
 Soft targets with a temperature and a mixing weight (Hinton, Vinyals & Dean 2015, "Distilling the
 Knowledge in a Neural Network", arXiv:1503.02531), optionally plus attention transfer from the
 teacher's intermediate feature maps (Zagoruyko & Komodakis, ICLR 2017, arXiv:1612.03928); the
-losses are in :mod:`tinylarge.integrate.losses`. The student ends int8-aware: post-training int8
-quantization, quantization-aware training when PTQ loses too much (:func:`finish_int8`), so the
-accuracy reported is the deployed int8 model's, measured in the TFLM interpreter.
+losses are in :mod:`tinylarge.train.objectives`. The student ends int8-aware: post-training int8
+quantization, quantization-aware training when PTQ loses too much, so the accuracy reported is the
+deployed int8 model's, measured in the TFLM interpreter.
 
 Every student is compared with the same architecture trained by the same recipe without the
-teacher, per seed. Students are cached through ``ArtifactCache.get_or_train`` (keyed by the
-dataset, the teacher's weights, the objective and the recipe), so a rerun is instant.
+teacher, per seed (paired: mean gain, 95 % interval, paired t-test). Students are cached (keyed
+by the dataset, the teacher's weights, the objective and the recipe), so a rerun is instant.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from tinylarge.integrate.common import (
+from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
+from tinylarge.integrate.server_device import train_teacher
+from tinylarge.integrate.students import (
+    Int8Recipe,
     ModelReport,
-    as_dataset,
+    StudentRun,
+    accuracy_ci,
+    compare,
     describe,
-    finish_int8,
-    mean_std,
-    model_digest,
-    model_meta,
-    train_teacher,
+    train_per_seed,
 )
-from tinylarge.integrate.losses import DistillObjective
-from tinylarge.integrate.trainer import fit_student
-from tinylarge.models import (
-    ModelSpec,
-    count_macs,
-    count_params,
-    default_student_spec,
-    save_checkpoint,
-)
-from tinylarge.train import ArtifactCache, Role, TrainConfig, default_train_config
-from tinylarge.train.cache import dataset_fingerprint
+from tinylarge.models import ModelSpec, default_student_spec
+from tinylarge.train import DistillObjective, Role, TrainConfig, default_train_config
+from tinylarge.train.stats import mean_ci
 
 
 class FeatureLoss(StrEnum):
@@ -60,6 +51,9 @@ class DistillConfig(BaseModel):
     dataset: str = "mnist5k"
     split_seed: int = Field(0, description="seed of the dataset's train/test split")
     teacher: ModelSpec | None = None
+    teacher_label_smoothing: float | None = Field(
+        None, ge=0.0, lt=1.0, description="the teacher recipe's label smoothing [preset]"
+    )
     student: ModelSpec | None = None
     temperature: float = Field(4.0, gt=0.0, description="softmax temperature T of soft targets")
     alpha: float = Field(0.9, ge=0.0, le=1.0, description="weight of the soft-target term")
@@ -80,26 +74,29 @@ class DistillConfig(BaseModel):
             alpha=self.alpha, temperature=self.temperature, attention_weight=beta
         )
 
+    def int8_recipe(self) -> Int8Recipe | None:
+        return (
+            Int8Recipe(self.max_ptq_drop, self.qat_epochs, self.n_calibration)
+            if self.int8
+            else None
+        )
 
-@dataclass
-class DistillResult:
+
+@dataclass(kw_only=True)
+class DistillResult(PatternResult):
     """Teacher, distilled students and no-teacher baselines (one each per seed), and a summary.
 
     ``summary`` holds the headline numbers: ``teacher_accuracy``, ``student_accuracy`` and
-    ``baseline_accuracy`` (``{"mean", "std", "n"}`` over seeds, int8 in TFLM when quantized),
-    ``accuracy_ratio`` (student / teacher, mean), ``param_ratio`` (student / teacher params) and
-    ``gain`` (student - baseline, mean over seeds).
+    ``baseline_accuracy`` (mean and 95 % interval over seeds, int8 in TFLM when quantized),
+    ``accuracy_ratio`` (student / teacher), ``param_ratio`` (student / teacher params) and
+    ``gain`` (student - baseline paired by seed: mean, interval, ``p_value``).
     """
 
+    config: DistillConfig
     dataset: str
-    config: dict[str, Any]
     teacher: ModelReport
     students: list[ModelReport]
     baselines: list[ModelReport] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def student_train_config(info: Any, seed: int, epochs: int | None = None) -> TrainConfig:
@@ -108,104 +105,40 @@ def student_train_config(info: Any, seed: int, epochs: int | None = None) -> Tra
     return config if epochs is None else config.model_copy(update={"epochs": epochs})
 
 
-def train_student(
-    dataset: Any,
-    spec: ModelSpec,
-    train_config: TrainConfig,
-    cache: ArtifactCache,
-    objective: DistillObjective,
-    teacher: nn.Module | None,
-    progress: bool = False,
-    name: str = "student",
-) -> tuple[nn.Module, Any]:
-    """Train (or load from the cache) ``spec`` on ``dataset`` with ``objective``."""
-    parts = {
-        "pattern": "distill",
-        "dataset": dataset_fingerprint(dataset),
-        "teacher": model_digest(teacher) if objective.needs_teacher else None,
-        "objective": asdict(objective),
-        "config": train_config.model_dump(mode="json"),
-    }
-    return cache.get_or_train(
-        parts,
-        spec,
-        model_meta(dataset),
-        lambda model: fit_student(
-            model, dataset, train_config, objective, teacher, progress=progress, name=name
-        ),
-        seed=train_config.seed,
-    )
-
-
-def run_distill(
-    config: DistillConfig | None = None,
-    *,
-    dataset: Any = None,
-    teacher: nn.Module | None = None,
-    cache: ArtifactCache | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-) -> DistillResult:
+def run_distill(config: DistillConfig | None = None, **io: Unpack[PatternIO]) -> DistillResult:
     """Distil a teacher into a tiny student for every seed of ``config``; compare, quantize.
 
-    Parameters
-    ----------
-    dataset : a ``tinylarge.data.Dataset`` to use instead of loading ``config.dataset``.
-    teacher : a trained LargeML model to distil from; default: the preset teacher, trained (or
-        loaded from ``cache``) on the dataset.
-    out_dir : where each student is written: ``<role>_seed<k>.pt`` (checkpoint) and
-        ``<role>_seed<k>_int8.tflite``, role ``student`` (distilled) or ``baseline``.
+    ``dataset``: a loaded ``tinylarge.data.Dataset`` to use instead of ``config.dataset``.
+    ``out_dir``: where each student is written: ``<role>_seed<k>.pt`` (checkpoint) and
+    ``<role>_seed<k>_int8.tflite``, role ``student`` (distilled) or ``baseline``.
     """
     config = config or DistillConfig()
-    ds = as_dataset(dataset if dataset is not None else config.dataset, seed=config.split_seed)
-    info = ds.info
-    cache = cache or ArtifactCache()
-    if teacher is None:
-        teacher, t_result, t_spec = train_teacher(
-            ds, cache, config.teacher, seed=config.teacher_seed, progress=progress
-        )
-        teacher_report = describe("teacher", teacher, t_spec, ds, t_result)
-    else:
-        from tinylarge.train import evaluate
+    ds, cache, out, progress = pattern_io(config, io)
+    teacher, t_result, t_spec = train_teacher(
+        ds, cache, config.teacher, config.teacher_seed, progress, config.teacher_label_smoothing
+    )
+    teacher_report = describe("teacher", teacher, t_spec, ds, t_result)
+    objective = config.objective()
 
-        teacher.eval()
-        teacher_report = ModelReport(
-            role="teacher",
-            spec={"name": type(teacher).__name__},
-            params=count_params(teacher),
-            macs=count_macs(teacher, tuple(info.input_shape)),
-            float_accuracy=evaluate(teacher, ds.x_test, ds.y_test),
-        )
-    spec = config.student or default_student_spec(info)
-    out = Path(out_dir) if out_dir is not None else None
-    runs = [("student", config.objective(), teacher)]
-    if config.compare_baseline:
-        runs.append(("baseline", DistillObjective(), None))
-    reports: dict[str, list[ModelReport]] = {"student": [], "baseline": []}
-    for seed in config.seeds:
-        train_config = student_train_config(info, seed, config.epochs)
-        for role, objective, t in runs:
-            model, result = train_student(
-                ds, spec, train_config, cache, objective, t, progress, f"{role} seed {seed}"
-            )
-            report = describe(role, model, spec, ds, result)
-            if out is not None:
-                save_checkpoint(out / f"{role}_seed{seed}.pt", model, spec, model_meta(ds))
-            if config.int8:
-                report = finish_int8(
-                    report, model, ds, cache,
-                    out_path=out / f"{role}_seed{seed}_int8.tflite" if out else None,
-                    max_ptq_drop=config.max_ptq_drop, qat_epochs=config.qat_epochs,
-                    n_calibration=config.n_calibration, seed=seed,
-                )  # fmt: skip
-            reports[role].append(report)
+    def runs(seed: int) -> list[StudentRun]:
+        train_config = student_train_config(ds.info, seed, config.epochs)
+        out = [StudentRun("student", ds, train_config, objective, teacher)]
+        if config.compare_baseline:
+            out.append(StudentRun("baseline", ds, train_config))
+        return out
+
+    reports = train_per_seed(
+        config.seeds, runs, config.student or default_student_spec(ds.info), cache,
+        int8=config.int8_recipe(), out_dir=out, progress=progress,
+    )  # fmt: skip
+    students, baselines = reports["student"], reports.get("baseline", [])
     return DistillResult(
-        dataset=info.name,
-        config=config.model_dump(mode="json"),
+        config=config,
+        dataset=ds.info.name,
         teacher=teacher_report,
-        students=reports["student"],
-        baselines=reports["baseline"],
-        summary=summarize(teacher_report, reports["student"], reports["baseline"]),
+        students=students,
+        baselines=baselines,
+        summary=summarize(teacher_report, students, baselines),
     )
 
 
@@ -218,15 +151,15 @@ def summarize(
         "teacher_params": teacher.params,
         "student_params": students[0].params,
         "param_ratio": students[0].params / teacher.params,
-        "student_accuracy": mean_std([s.accuracy for s in students]),
-        "student_float_accuracy": mean_std([s.float_accuracy for s in students]),
-        "accuracy_ratio": mean_std([s.accuracy / teacher.accuracy for s in students]),
+        "student_accuracy": accuracy_ci(students),
+        "student_float_accuracy": mean_ci([s.float_accuracy for s in students]).to_dict(),
+        "student_val_accuracy": mean_ci([s.val_accuracy for s in students]).to_dict(),
+        "accuracy_ratio": mean_ci([s.accuracy / teacher.accuracy for s in students]).to_dict(),
         "int8": students[0].int8_accuracy is not None,
         "qat_used": any(s.qat for s in students + baselines),
     }
     if baselines:
-        summary["baseline_accuracy"] = mean_std([b.accuracy for b in baselines])
-        summary["gain"] = mean_std(
-            [s.accuracy - b.accuracy for s, b in zip(students, baselines, strict=True)]
-        )
+        summary["baseline_accuracy"] = accuracy_ci(baselines)
+        summary["baseline_val_accuracy"] = mean_ci([b.val_accuracy for b in baselines]).to_dict()
+        summary["gain"] = compare(students, baselines)
     return summary

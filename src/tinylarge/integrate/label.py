@@ -11,31 +11,20 @@ the hidden truth), how much of the unlabelled data they cover, and both students
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Unpack
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from tinylarge.integrate.common import (
-    ModelReport,
-    as_dataset,
-    describe,
-    few_label_config,
-    finish_int8,
-    mean_std,
-    model_digest,
-    model_meta,
-    server_side,
-    stratified_fraction,
-    with_train_subset,
-)
+from tinylarge.integrate import students as st
 from tinylarge.integrate.distill import student_train_config
-from tinylarge.integrate.trainer import fit_student
+from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
+from tinylarge.integrate.server_device import server_side, stratified_fraction, with_train_subset
 from tinylarge.models import ModelSpec, default_student_spec
-from tinylarge.train import ArtifactCache, predict_logits
-from tinylarge.train.cache import dataset_fingerprint
+from tinylarge.tiny.gates import softmax
+from tinylarge.train import few_label_config, predict_logits
 
 
 class LabelConfig(BaseModel):
@@ -70,65 +59,49 @@ def pseudo_label(
     teacher: nn.Module, x: np.ndarray, threshold: float, y_true: np.ndarray | None = None
 ) -> PseudoLabels:
     """The teacher's confident predictions on ``x`` (n, C, H, W); scored if ``y_true`` is given."""
-    logits = predict_logits(teacher, x)
-    z = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    probs = softmax(predict_logits(teacher, x).astype(np.float64))
     keep = np.flatnonzero(probs.max(axis=1) >= threshold)
     labels = probs.argmax(axis=1)[keep].astype(np.int64)
     accuracy = float(np.mean(labels == y_true[keep])) if y_true is not None and len(keep) else 0.0
     return PseudoLabels(keep, labels, len(keep) / max(len(x), 1), accuracy)
 
 
-@dataclass
-class LabelResult:
-    """Per seed: the pseudo-labelled and labelled-only students; ``summary`` has the headline."""
+@dataclass(kw_only=True)
+class LabelResult(PatternResult):
+    """Per seed: the pseudo-labelled and labelled-only students; ``summary`` has the headline
+    (``gain``: pseudo-labelled - labelled only, paired by seed, with interval and p-value)."""
 
+    config: LabelConfig
     dataset: str
-    config: dict[str, Any]
-    teacher: ModelReport
+    teacher: st.ModelReport
     n_labelled: int
     n_unlabelled: int
     pseudo_label_accuracy: float
     pseudo_label_coverage: float
-    students: list[ModelReport] = field(default_factory=list)
-    baselines: list[ModelReport] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    students: list[st.ModelReport] = field(default_factory=list)
+    baselines: list[st.ModelReport] = field(default_factory=list)
 
 
-def run_label(
-    config: LabelConfig | None = None,
-    *,
-    dataset: Any = None,
-    cache: ArtifactCache | None = None,
-    progress: bool = False,
-) -> LabelResult:
+def run_label(config: LabelConfig | None = None, **io: Unpack[PatternIO]) -> LabelResult:
     """Pseudo-label the device's unlabelled data with the server's teacher; train and compare."""
     config = config or LabelConfig()
-    ds = as_dataset(dataset if dataset is not None else config.dataset, seed=config.split_seed)
-    info = ds.info
-    cache = cache or ArtifactCache()
-    server = server_side(
-        ds, config.server_fraction, config.split_seed, cache, config.teacher,
-        config.teacher_seed, progress,
-    )  # fmt: skip
-    spec = config.student or default_student_spec(info)
-    y_device = ds.y_train[server.device_idx]
-    students, baselines, quality = [], [], []
+    ds, cache, out, progress = pattern_io(config, io)
+    info, server = ds.info, server_side(ds, config, cache, progress)
+    quality: list[PseudoLabels] = []
     n_labelled = n_unlabelled = 0
-    for seed in config.seeds:
-        pos = stratified_fraction(y_device, config.label_fraction, seed)
-        labelled = server.device_idx[pos]
+
+    def runs(seed: int) -> list[st.StudentRun]:
+        nonlocal n_labelled, n_unlabelled
+        labelled = server.device_idx[
+            stratified_fraction(server.y_device, config.label_fraction, seed)
+        ]
         unlabelled = np.setdiff1d(server.device_idx, labelled)
         n_labelled, n_unlabelled = len(labelled), len(unlabelled)
         pl = pseudo_label(
             server.teacher, ds.x_train[unlabelled], config.confidence_threshold,
             ds.y_train[unlabelled],  # the hidden truth, only to score the labels
         )  # fmt: skip
-        quality.append((pl.accuracy, pl.coverage))
-        labelled_ds = with_train_subset(ds, labelled)
+        quality.append(pl)
         mixed_ds = with_train_subset(
             ds,
             np.concatenate([labelled, unlabelled[pl.idx]]),
@@ -137,47 +110,29 @@ def run_label(
         base = student_train_config(info, seed)
         only_cfg = few_label_config(base, len(labelled), config.min_steps)
         mixed_cfg = base if len(mixed_ds.y_train) >= 10 * info.n_classes else only_cfg
-        runs = {
-            "pseudo_labelled": (mixed_ds, mixed_cfg, {"teacher": model_digest(server.teacher)}),
-            "labelled_only": (labelled_ds, only_cfg, {}),
-        }
-        for role, (train_ds, train_cfg, extra) in runs.items():
-            parts = {
-                "pattern": "label",
-                "dataset": dataset_fingerprint(train_ds),
-                "config": train_cfg.model_dump(mode="json"),
-                **extra,
-            }
-            model, result = cache.get_or_train(
-                parts, spec, model_meta(ds),
-                lambda m, d=train_ds, c=train_cfg: fit_student(m, d, c, progress=progress),
-                seed=seed,
-            )  # fmt: skip
-            report = describe(role, model, spec, ds, result)
-            if config.int8:
-                report = finish_int8(report, model, train_ds, cache, seed=seed, qat_epochs=0)
-            (students if role == "pseudo_labelled" else baselines).append(report)
-    label_acc = float(np.mean([q[0] for q in quality]))
-    coverage = float(np.mean([q[1] for q in quality]))
+        return [
+            st.StudentRun("pseudo_labelled", mixed_ds, mixed_cfg),
+            st.StudentRun("labelled_only", with_train_subset(ds, labelled), only_cfg),
+        ]
+
+    reports = st.train_per_seed(
+        config.seeds, runs, config.student or default_student_spec(info), cache,
+        int8=st.Int8Recipe(qat_epochs=0) if config.int8 else None, out_dir=out, progress=progress,
+    )  # fmt: skip
+    students, baselines = reports["pseudo_labelled"], reports["labelled_only"]
+    label_acc = float(np.mean([q.accuracy for q in quality]))
+    coverage = float(np.mean([q.coverage for q in quality]))
+    summary = {
+        "teacher_accuracy": server.teacher_report.accuracy,
+        "pseudo_label_accuracy": label_acc,
+        "pseudo_label_coverage": coverage,
+        "student_accuracy": st.accuracy_ci(students),
+        "labelled_only_accuracy": st.accuracy_ci(baselines),
+        "gain": st.compare(students, baselines),
+        "int8": config.int8,
+    }
     return LabelResult(
-        dataset=info.name,
-        config=config.model_dump(mode="json"),
-        teacher=server.teacher_report,
-        n_labelled=n_labelled,
-        n_unlabelled=n_unlabelled,
-        pseudo_label_accuracy=label_acc,
-        pseudo_label_coverage=coverage,
-        students=students,
-        baselines=baselines,
-        summary={
-            "teacher_accuracy": server.teacher_report.accuracy,
-            "pseudo_label_accuracy": label_acc,
-            "pseudo_label_coverage": coverage,
-            "student_accuracy": mean_std([s.accuracy for s in students]),
-            "labelled_only_accuracy": mean_std([b.accuracy for b in baselines]),
-            "gain": mean_std(
-                [s.accuracy - b.accuracy for s, b in zip(students, baselines, strict=True)]
-            ),
-            "int8": config.int8,
-        },
-    )
+        config=config, dataset=info.name, teacher=server.teacher_report, n_labelled=n_labelled,
+        n_unlabelled=n_unlabelled, pseudo_label_accuracy=label_acc, pseudo_label_coverage=coverage,
+        students=students, baselines=baselines, summary=summary,
+    )  # fmt: skip

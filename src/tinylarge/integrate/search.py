@@ -18,20 +18,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinylarge.integrate.common import as_dataset, model_meta
 from tinylarge.integrate.distill import DistillConfig, run_distill, student_train_config
-from tinylarge.integrate.trainer import fit_student
+from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
+from tinylarge.integrate.students import StudentRun, train_student
 from tinylarge.models import ModelSpec, count_params
 from tinylarge.tiny.devices import DeviceProfile, list_devices, load_device
 from tinylarge.tiny.graph import graph_macs, load_graph
 from tinylarge.tiny.profile import ModelFacts, ProfileResult, profile_facts
-from tinylarge.train import ArtifactCache, evaluate, split_validation
-from tinylarge.train.cache import cache_key, dataset_fingerprint
+from tinylarge.train import ArtifactCache, fit_split
+from tinylarge.train.cache import cache_key
 
 
 class Budget(BaseModel):
@@ -162,16 +161,12 @@ class DeviceSearch:
         return asdict(self)
 
 
-@dataclass
-class SearchResult:
+@dataclass(kw_only=True)
+class SearchResult(PatternResult):
+    config: SearchConfig
     dataset: str
-    config: dict[str, Any]
     candidates: list[Candidate]
     devices: list[DeviceSearch] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def pareto_front(points: list[tuple[float, float, float]]) -> list[int]:
@@ -196,43 +191,31 @@ def evaluate_candidate(
     spec: ModelSpec, ds: Any, cache: ArtifactCache, config: SearchConfig
 ) -> Candidate:
     """Proxy-train ``spec`` (cached), quantize it, measure val int8 accuracy and TFLM arena."""
-    from tinylarge.tiny.quantize import quantize_model, to_model_layout
-    from tinylarge.tiny.runtime import TflmRuntime
+    from tinylarge.tiny.quantize import quantize_and_evaluate
 
     info = ds.info
     epochs = config.proxy_epochs or (3 if info.kind == "image" else 30)
-    train_cfg = student_train_config(info, config.seed, epochs)
-    parts = {
-        "pattern": "search-proxy",
-        "dataset": dataset_fingerprint(ds),
-        "config": train_cfg.model_dump(mode="json"),
-    }
-    key = cache_key({**parts, "spec": spec.model_dump(), "n_val_int8": config.n_val_int8})
+    run = StudentRun("candidate", ds, student_train_config(info, config.seed, epochs))
+    key = cache_key({**run.key_parts(), "spec": spec.model_dump(), "n_val_int8": config.n_val_int8})
     record = cache.root / "search" / f"{key}.json"
     if record.is_file():
         cand = Candidate(**json.loads(record.read_text()))
         if Path(cand.tflite_path).is_file():
             return cand
-    model, _ = cache.get_or_train(
-        parts, spec, model_meta(ds), lambda m: fit_student(m, ds, train_cfg), seed=config.seed
-    )
-    _, val_idx = split_validation(ds.y_train, train_cfg.val_fraction, train_cfg.seed)
+    model, _ = train_student(run, spec, cache, int8=None)
+    _, val_idx = fit_split(ds, run.config)
     val_idx = val_idx[: config.n_val_int8]
-    x_val, y_val = ds.x_train[val_idx], ds.y_train[val_idx]
-    rng = np.random.default_rng(config.seed)
-    x_cal = ds.x_train[rng.permutation(len(ds.x_train))[:300]]
-    path = quantize_model(model, x_cal, record.with_suffix(".tflite"))
-    runtime = TflmRuntime(path)
-    pred = runtime.predict(to_model_layout(x_val)).reshape(len(x_val), -1).argmax(axis=1)
+    args = (ds.x_train, ds.y_train, ds.x_train[val_idx], ds.y_train[val_idx])
+    q = quantize_and_evaluate(model, *args, record.with_suffix(".tflite"), seed=config.seed)
     cand = Candidate(
         spec=spec.model_dump(mode="json"),
         params=count_params(model),
-        val_int8_accuracy=float(np.mean(pred == y_val)),
-        val_float_accuracy=evaluate(model, x_val, y_val),
-        tflite_path=str(path),
-        model_size_bytes=path.stat().st_size,
-        tflm_arena_bytes=runtime.arena_bytes,
-        macs=graph_macs(load_graph(path)),
+        val_int8_accuracy=q.int8_accuracy,
+        val_float_accuracy=q.float_accuracy,
+        tflite_path=q.tflite_path,
+        model_size_bytes=q.size_bytes,
+        tflm_arena_bytes=q.tflm_arena_bytes,
+        macs=graph_macs(load_graph(q.tflite_path)),
     )
     record.write_text(json.dumps(asdict(cand), indent=1))
     return cand
@@ -300,21 +283,13 @@ def nothing_fits_reason(device: str, rows: list[dict[str, Any]]) -> str:
     )
 
 
-def run_search(
-    config: SearchConfig | None = None,
-    *,
-    dataset: Any = None,
-    cache: ArtifactCache | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-) -> SearchResult:
+def run_search(config: SearchConfig | None = None, **io: Unpack[PatternIO]) -> SearchResult:
     """Search every device of ``config``; distil each distinct winner once; plot per device."""
-    from tinylarge.integrate.search_plot import plot_device
+    from tinylarge.integrate.plots import plot_device
 
     config = config or SearchConfig()
     devices = [load_device(n) for n in config.device_names()]
-    ds = as_dataset(dataset if dataset is not None else config.dataset, seed=config.split_seed)
-    cache = cache or ArtifactCache()
+    ds, cache, out, progress = pattern_io(config, io)
     specs = config.space.candidates(ds.info.kind)
     candidates = []
     for i, spec in enumerate(specs):
@@ -329,7 +304,6 @@ def run_search(
             )
     by_label = {c.label: c for c in candidates}
     results = [search_device(dev, candidates, config.budget) for dev in devices]
-    out = Path(out_dir) if out_dir is not None else None
     distilled: dict[str, Any] = {}
     for dev, res in zip(devices, results, strict=True):
         if res.winner and config.distill_winner:
@@ -351,7 +325,7 @@ def run_search(
             res.plot_path = str(plot_device(res, out / f"search_{dev.name}.png"))
     return SearchResult(
         dataset=ds.info.name,
-        config=config.model_dump(mode="json"),
+        config=config,
         candidates=candidates,
         devices=results,
         summary=summarize(results),

@@ -16,18 +16,43 @@ sent), so the best cut over all rates is the lower envelope of ``n_blocks + 2`` 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, Unpack
 
 import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
 
-from tinylarge.net import LinkProfile
+from tinylarge.data import Dataset
+from tinylarge.integrate import pattern
+from tinylarge.models import BlockNet
+from tinylarge.net import LinkProfile, load_link
+from tinylarge.tiny.layout import DevicePart, to_model_layout, to_torch_layout
 
 
 class Objective(StrEnum):
     LATENCY = "latency"
     ENERGY = "energy"
+
+
+class SplitConfig(BaseModel):
+    """Which model, where its two halves run, which links to compare and what to minimise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: pattern.ExistingFile = Field(description="a split-able model checkpoint (a BlockNet)")
+    dataset: str | None = Field(None, description="default: the checkpoint's")
+    device: pattern.DeviceName = "stm32h7a3"
+    server: pattern.DeviceName = "jetson-orin-nano"
+    links: list[pattern.LinkName] = Field(default_factory=pattern.all_links, min_length=1)
+    objective: Objective = Objective.LATENCY
+    n_calibration: int = Field(200, ge=8)
+    n_eval: int = Field(300, ge=0, description="test samples for per-cut accuracy (0: skip)")
+    emit_c: bool = Field(False, description="also generate C for every device part")
+    seed: int = 0
 
 
 @dataclass
@@ -67,15 +92,6 @@ def end_to_end(c: CutCost, link: LinkProfile, sleep_power_w: float, objective: O
     return a + b / link.rate_bps
 
 
-def best_cut(
-    cuts: list[CutCost], link: LinkProfile, sleep_power_w: float, objective: Objective
-) -> CutCost:
-    """The feasible cut minimising ``objective`` at the link's rate (ties: fewer device blocks)."""
-    feasible = [c for c in cuts if c.fits]
-    values = np.array([end_to_end(c, link, sleep_power_w, objective) for c in feasible])
-    return feasible[int(np.argmin(values))]
-
-
 def rate_sweep(
     cuts: list[CutCost], link: LinkProfile, sleep_power_w: float, objective: Objective
 ) -> list[dict[str, float]]:
@@ -113,41 +129,6 @@ def rate_sweep(
         cur, u = nxt, u_next
 
 
-@dataclass
-class SplitChoice:
-    """The chosen cut for one link, next to the two extremes."""
-
-    link: str
-    rate_bps: float
-    objective: str
-    best_cut: int
-    value: float
-    all_server: float
-    all_device: float | None
-    brute_force_cut: int
-
-
-@dataclass
-class SplitResult:
-    """Every cut's cost, the choice per link, and the rate ranges over which each cut is best."""
-
-    device: str
-    server: str
-    n_blocks: int
-    cuts: list[CutCost]
-    choices: list[SplitChoice]
-    sweep: dict[str, list[dict[str, float]]]
-
-    @property
-    def optimiser_matches_brute_force(self) -> bool:
-        return all(c.best_cut == c.brute_force_cut for c in self.choices)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["optimiser_matches_brute_force"] = self.optimiser_matches_brute_force
-        return d
-
-
 def brute_force_cut(
     cuts: list[CutCost], link: LinkProfile, sleep_power_w: float, objective: Objective
 ) -> int:
@@ -163,6 +144,24 @@ def brute_force_cut(
     return best
 
 
+@dataclass
+class SplitChoice:
+    """The chosen cut for one link, with both of its costs, next to the two extremes
+    (``all_device_*`` is ``None`` when the whole network does not fit the device)."""
+
+    link: str
+    rate_bps: float
+    objective: str
+    best_cut: int
+    brute_force_cut: int
+    latency_s: float
+    energy_j: float
+    all_server_latency_s: float
+    all_server_energy_j: float
+    all_device_latency_s: float | None
+    all_device_energy_j: float | None
+
+
 def choose(
     cuts: list[CutCost],
     links: list[LinkProfile],
@@ -170,26 +169,185 @@ def choose(
     objective: Objective,
 ) -> list[SplitChoice]:
     """The best cut on each link (from the rate sweep) with the extremes and a brute-force check."""
+    by_cut = {c.cut: c for c in cuts}
+    last = by_cut[max(by_cut)]
     out = []
     for link in links:
         sweep = rate_sweep(cuts, link, sleep_power_w, objective)
         chosen = next(
             s["cut"] for s in sweep if s["from_rate_bps"] <= link.rate_bps < s["to_rate_bps"]
         )
-        by_cut = {c.cut: c for c in cuts}
-        last = max(by_cut)
+
+        def cost(c: CutCost, obj: Objective, link: LinkProfile = link) -> float:
+            return end_to_end(c, link, sleep_power_w, obj)
+
         out.append(
             SplitChoice(
                 link=link.name,
                 rate_bps=link.rate_bps,
                 objective=str(objective),
                 best_cut=int(chosen),
-                value=end_to_end(by_cut[chosen], link, sleep_power_w, objective),
-                all_server=end_to_end(by_cut[0], link, sleep_power_w, objective),
-                all_device=end_to_end(by_cut[last], link, sleep_power_w, objective)
-                if by_cut[last].fits
-                else None,
                 brute_force_cut=brute_force_cut(cuts, link, sleep_power_w, objective),
+                latency_s=cost(by_cut[chosen], Objective.LATENCY),
+                energy_j=cost(by_cut[chosen], Objective.ENERGY),
+                all_server_latency_s=cost(by_cut[0], Objective.LATENCY),
+                all_server_energy_j=cost(by_cut[0], Objective.ENERGY),
+                all_device_latency_s=cost(last, Objective.LATENCY) if last.fits else None,
+                all_device_energy_j=cost(last, Objective.ENERGY) if last.fits else None,
             )
         )
     return out
+
+
+@dataclass(kw_only=True)
+class SplitResult(pattern.PatternResult):
+    """Every cut's cost, the choice per link, and the rate ranges over which each cut is best."""
+
+    config: SplitConfig
+    n_blocks: int
+    cuts: list[CutCost]
+    choices: list[SplitChoice]
+    sweep: dict[str, list[dict[str, float]]]
+
+    @property
+    def optimiser_matches_brute_force(self) -> bool:
+        return all(c.best_cut == c.brute_force_cut for c in self.choices)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["optimiser_matches_brute_force"] = self.optimiser_matches_brute_force
+        return d
+
+
+def server_part(net: BlockNet, k: int) -> BlockNet:
+    """``blocks[k:]`` then the head (sharing ``net``'s weights), on NCHW float activations."""
+    return BlockNet(list(net.blocks[k:]), net.head)
+
+
+def server_latency_s(macs: int, n_layers: int, server: str) -> float:
+    """Float tail on the server, from its catalog cost model (convolution cycles per MAC)."""
+    from tinylarge.tiny.devices import load_device
+
+    dev = load_device(server)
+    cm = dev.cost_model
+    return (macs * cm.conv_cycles_per_mac + n_layers * cm.op_overhead_cycles) / dev.clock_hz
+
+
+def _tail_accuracy(net: nn.Module, k: int, act: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        logits = net.eval().forward_from(torch.from_numpy(act), k)
+    return float((logits.argmax(1).numpy() == y).mean())
+
+
+def profile_cuts(
+    net: nn.Module, dataset: Dataset, config: SplitConfig, workdir: str | Path
+) -> list[CutCost]:
+    """One ``CutCost`` per cut ``0..len(net.blocks) + 1`` (see the module docstring)."""
+    from tinylarge.models import count_macs
+    from tinylarge.tiny.profile import profile
+    from tinylarge.tiny.quantize import quantize_model
+    from tinylarge.tiny.runtime import TflmRuntime, dequantize, quantize
+
+    workdir = Path(workdir)
+    net = net.eval()
+    n_blocks = len(net.blocks)
+    rng = np.random.default_rng(config.seed)
+    x_cal = dataset.x_train[rng.permutation(len(dataset.x_train))[: config.n_calibration]]
+    x_ev, y_ev = dataset.x_test[: config.n_eval], dataset.y_test[: config.n_eval]
+    shape = tuple(dataset.info.input_shape)
+    cuts: list[CutCost] = []
+    for k in range(n_blocks + 2):
+        on_device = min(k, n_blocks)
+        tail_macs = count_macs(server_part(net, on_device), _act_shape(net, on_device, shape))
+        if k == 0:
+            full = workdir / f"cut{n_blocks + 1}.tflite"
+            cuts.append(CutCost(k, 0.0, 0.0, 0.0, int(np.prod(shape)), True))
+            continue
+        part = DevicePart(net, on_device, with_head=k == n_blocks + 1)
+        path = quantize_model(part, x_cal, workdir / f"cut{k}.tflite", seed=config.seed)
+        prof = profile(str(path), config.device)
+        runtime = TflmRuntime(path, arena_bytes=prof.tflm_arena_bytes)
+        sent = 0 if k == n_blocks + 1 else int(np.prod(runtime.output_shape[1:]))
+        tail_s = server_latency_s(tail_macs, n_blocks - on_device + 1, config.server)
+        cut = _costed(CutCost(k, 0.0, 0.0, tail_s if sent else 0.0, sent, True), prof)
+        cut.tflite_path = str(path)
+        if config.n_eval:
+            out = runtime.invoke_int8(
+                quantize(to_model_layout(x_ev), runtime.input_scale, runtime.input_zero_point)
+            )
+            act = dequantize(out, runtime.output_scale, runtime.output_zero_point)
+            if sent == 0:
+                cut.accuracy = float((act.reshape(len(y_ev), -1).argmax(1) == y_ev).mean())
+            else:  # NHWC int8 activation -> server's NCHW float tail
+                act = to_torch_layout(act).astype(np.float32)
+                cut.accuracy = _tail_accuracy(net, on_device, act, y_ev)
+        if config.emit_c:
+            from tinylarge.tiny.codegen.api import codegen
+
+            codegen(path, workdir / f"cut{k}_c", measure_tflm_arena=False)
+        cuts.append(cut)
+    if config.n_eval:  # cut 0 ships the int8 input: quantized with the full model's input scale
+        full_rt = TflmRuntime(full)
+        xq = quantize(x_ev, full_rt.input_scale, full_rt.input_zero_point)
+        x_back = dequantize(xq, full_rt.input_scale, full_rt.input_zero_point).astype(np.float32)
+        cuts[0].accuracy = _tail_accuracy(net, 0, x_back, y_ev)
+    return cuts
+
+
+def _costed(c: CutCost, prof: Any) -> CutCost:
+    """``c`` with the device-side costs of the profile ``prof`` of its int8 graph."""
+    return replace(
+        c, device_latency_s=prof.latency_s, device_energy_j=prof.energy_j, fits=prof.fits,
+        device_flash_bytes=prof.flash_bytes, device_ram_bytes=prof.ram_bytes,
+        reasons=list(prof.reasons),
+    )  # fmt: skip
+
+
+def reprofile(cuts: list[CutCost], device: str) -> list[CutCost]:
+    """The same cuts (same int8 graphs, same accuracy) costed on another catalog device."""
+    from tinylarge.tiny.devices import load_device
+    from tinylarge.tiny.profile import analyze_model, profile_facts
+
+    dev = load_device(device)
+    return [  # cut 0 runs nothing on the device
+        _costed(c, profile_facts(analyze_model(c.tflite_path), dev))
+        if c.tflite_path
+        else replace(c)
+        for c in cuts
+    ]
+
+
+def split_result(cuts: list[CutCost], n_blocks: int, config: SplitConfig) -> SplitResult:
+    """Choose per link and sweep the rate over already-costed cuts."""
+    from tinylarge.tiny.devices import load_device
+
+    sleep_w = load_device(config.device).sleep_power_w
+    links = [load_link(n) for n in config.links]
+    reference = load_link("5g-nr")  # sweep the rate with 5G NR's round trip and radio power
+    choices = choose(cuts, links, sleep_w, config.objective)
+    sweep = {str(obj): rate_sweep(cuts, reference, sleep_w, obj) for obj in Objective}
+    summary = {
+        "objective": str(config.objective),
+        "best_cut_by_link": {c.link: c.best_cut for c in choices},
+        "optimiser_matches_brute_force": all(c.best_cut == c.brute_force_cut for c in choices),
+    }
+    return SplitResult(
+        config=config, n_blocks=n_blocks, cuts=cuts, choices=choices, sweep=sweep, summary=summary
+    )
+
+
+def _act_shape(net: nn.Module, k: int, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    with torch.no_grad():
+        return tuple(net.forward_until(torch.zeros(1, *input_shape), k).shape[1:])
+
+
+def run_split(config: SplitConfig, **io: Unpack[pattern.PatternIO]) -> SplitResult:
+    """Profile every cut of ``config.model``, then choose per link and sweep the rate.
+
+    Each cut's ``.tflite`` (and C with ``emit_c``) goes to ``out_dir`` (default: a temporary
+    folder removed after the run, so ``tflite_path`` then points nowhere); ``cache`` is unused.
+    """
+    net, ds = pattern.checkpoint_io(config.model, config, io)
+    with pattern.workdir(io.get("out_dir")) as work:
+        cuts = profile_cuts(net, ds, config, work)
+    return split_result(cuts, len(net.blocks), config)

@@ -12,32 +12,26 @@ the same labels, by the same recipe, is the baseline; both end as int8 and are m
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from tinylarge.integrate.common import (
+from tinylarge.integrate.distill import student_train_config
+from tinylarge.integrate.pattern import PatternIO, PatternResult, pattern_io
+from tinylarge.integrate.server_device import server_side, stratified_fraction, with_train_subset
+from tinylarge.integrate.students import (
+    Int8Recipe,
     ModelReport,
-    as_dataset,
-    describe,
-    few_label_config,
-    finish_int8,
-    mean_std,
-    model_digest,
-    model_meta,
-    server_side,
-    stratified_fraction,
-    with_train_subset,
+    StudentRun,
+    accuracy_ci,
+    compare,
+    train_per_seed,
+    train_student,
 )
-from tinylarge.integrate.distill import student_train_config, train_student
-from tinylarge.integrate.losses import DistillObjective
-from tinylarge.integrate.trainer import fit_student
 from tinylarge.models import ModelSpec, default_student_spec
-from tinylarge.train import ArtifactCache, TrainConfig
-from tinylarge.train.cache import dataset_fingerprint
+from tinylarge.train import DistillObjective, few_label_config
 
 
 class TransferMode(StrEnum):
@@ -73,7 +67,7 @@ class TransferConfig(BaseModel):
 
 @dataclass
 class TransferRow:
-    """One label fraction: the scratch and transfer students per seed, and their means."""
+    """One label fraction: the scratch and transfer students per seed, and their comparison."""
 
     label_fraction: float
     n_labels: int
@@ -81,130 +75,81 @@ class TransferRow:
     transfer: list[ModelReport]
     scratch_accuracy: dict[str, float]
     transfer_accuracy: dict[str, float]
-    gain: dict[str, float]
+    gain: dict[str, Any]  # transfer - scratch, paired by seed: mean, 95 % interval, p_value
 
 
-@dataclass
-class TransferResult:
+@dataclass(kw_only=True)
+class TransferResult(PatternResult):
     """``rows`` per label fraction; ``summary`` has the headline gains (transfer - scratch)."""
 
+    config: TransferConfig
     dataset: str
-    config: dict[str, Any]
     teacher: ModelReport
     backbone: ModelReport
     rows: list[TransferRow] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
-def adapt(
-    model: nn.Module,
-    backbone: nn.Module,
-    dataset: Any,
-    config: TrainConfig,
-    mode: TransferMode,
-    progress: bool = False,
-) -> Any:
-    """Copy ``backbone``'s blocks into ``model`` (its head stays fresh) and train on ``dataset``."""
-    model.blocks.load_state_dict(backbone.blocks.state_dict())
-    frozen = model.blocks if mode is TransferMode.LINEAR_PROBE else None
-    return fit_student(model, dataset, config, frozen=frozen, progress=progress, name="transfer")
+def run_transfer(config: TransferConfig | None = None, **io: Unpack[PatternIO]) -> TransferResult:
+    """Transfer vs scratch at every label fraction and seed of ``config``.
 
-
-def run_transfer(
-    config: TransferConfig | None = None,
-    *,
-    dataset: Any = None,
-    cache: ArtifactCache | None = None,
-    progress: bool = False,
-) -> TransferResult:
-    """Transfer vs scratch at every label fraction and seed of ``config``."""
+    ``out_dir``: each student's checkpoint and int8 model, ``<role>_<fraction>_seed<k>.*``.
+    """
     config = config or TransferConfig()
-    ds = as_dataset(dataset if dataset is not None else config.dataset, seed=config.split_seed)
-    info = ds.info
-    cache = cache or ArtifactCache()
-    server = server_side(
-        ds, config.server_fraction, config.split_seed, cache, config.teacher,
-        config.teacher_seed, progress,
-    )  # fmt: skip
+    ds, cache, out, progress = pattern_io(config, io)
+    info, server = ds.info, server_side(ds, config, cache, progress)
     spec = config.student or default_student_spec(info)
     # the backbone: the student's architecture distilled from the teacher on the server's data
-    pre_config = student_train_config(info, config.teacher_seed, config.pretrain_epochs)
-    backbone, pre_result = train_student(
-        server.server_dataset, spec, pre_config, cache,
-        DistillObjective(alpha=0.9, temperature=4.0), server.teacher, progress, "backbone",
+    pre_run = StudentRun(
+        "backbone", server.server_dataset,
+        student_train_config(info, config.teacher_seed, config.pretrain_epochs),
+        DistillObjective(alpha=0.9, temperature=4.0), server.teacher,
     )  # fmt: skip
-    backbone_report = describe("backbone", backbone, spec, server.server_dataset, pre_result)
-    y_device = ds.y_train[server.device_idx]
+    backbone, backbone_report = train_student(pre_run, spec, cache, int8=None, progress=progress)
+    int8 = Int8Recipe(qat_epochs=0) if config.int8 else None
     rows = []
     for fraction in config.label_fractions:
-        reports: dict[str, list[ModelReport]] = {"scratch": [], "transfer": []}
-        for seed in config.seeds:
-            labelled = server.device_idx[stratified_fraction(y_device, fraction, seed)]
+
+        def runs(seed: int, fraction: float = fraction) -> list[StudentRun]:
+            labelled = server.device_idx[stratified_fraction(server.y_device, fraction, seed)]
             device_ds = with_train_subset(ds, labelled)
             base = student_train_config(info, seed)
-            scratch_cfg = few_label_config(base, len(labelled), config.min_steps)
-            tl_cfg = few_label_config(
-                base, len(labelled), config.min_steps, config.finetune_lr_scale
-            )
-            parts = {"dataset": dataset_fingerprint(device_ds)}
-            runs = {
-                "scratch": (
-                    {**parts, "pattern": "scratch", "config": scratch_cfg.model_dump(mode="json")},
-                    lambda m, c=scratch_cfg, d=device_ds: fit_student(m, d, c, progress=progress),
+            n, steps = len(labelled), config.min_steps
+            tl_cfg = few_label_config(base, n, steps, config.finetune_lr_scale)
+            tag = f"_{fraction:g}"
+            return [
+                StudentRun("scratch", device_ds, few_label_config(base, n, steps), tag=tag),
+                StudentRun(
+                    "transfer", device_ds, tl_cfg, backbone=backbone, tag=tag,
+                    freeze_backbone=config.mode is TransferMode.LINEAR_PROBE,
                 ),
-                "transfer": (
-                    {
-                        **parts,
-                        "pattern": "transfer",
-                        "backbone": model_digest(backbone),
-                        "mode": str(config.mode),
-                        "config": tl_cfg.model_dump(mode="json"),
-                    },
-                    lambda m, c=tl_cfg, d=device_ds: adapt(
-                        m, backbone, d, c, config.mode, progress
-                    ),
-                ),
-            }
-            for role, (key_parts, train) in runs.items():
-                model, result = cache.get_or_train(
-                    key_parts, spec, model_meta(ds), train, seed=seed
-                )
-                report = describe(role, model, spec, ds, result)
-                if config.int8:
-                    report = finish_int8(report, model, device_ds, cache, seed=seed, qat_epochs=0)
-                reports[role].append(report)
+            ]  # fmt: skip
+
+        reports = train_per_seed(
+            config.seeds, runs, spec, cache, int8=int8, out_dir=out, progress=progress
+        )
         rows.append(
             TransferRow(
                 label_fraction=fraction,
-                n_labels=len(stratified_fraction(y_device, fraction, config.seeds[0])),
+                n_labels=len(stratified_fraction(server.y_device, fraction, config.seeds[0])),
                 scratch=reports["scratch"],
                 transfer=reports["transfer"],
-                scratch_accuracy=mean_std([r.accuracy for r in reports["scratch"]]),
-                transfer_accuracy=mean_std([r.accuracy for r in reports["transfer"]]),
-                gain=mean_std(
-                    [
-                        t.accuracy - s.accuracy
-                        for s, t in zip(reports["scratch"], reports["transfer"], strict=True)
-                    ]
-                ),
+                scratch_accuracy=accuracy_ci(reports["scratch"]),
+                transfer_accuracy=accuracy_ci(reports["transfer"]),
+                gain=compare(reports["transfer"], reports["scratch"]),
             )
         )
     summary = {
         "teacher_accuracy": server.teacher_report.accuracy,
         "backbone_accuracy": backbone_report.accuracy,
         "int8": config.int8,
-        "gain_by_fraction": {str(r.label_fraction): r.gain["mean"] for r in rows},
-        "scratch_by_fraction": {str(r.label_fraction): r.scratch_accuracy["mean"] for r in rows},
-        "transfer_by_fraction": {str(r.label_fraction): r.transfer_accuracy["mean"] for r in rows},
-    }
+        **{
+            f"{name}_by_fraction": {str(r.label_fraction): getattr(r, attr) for r in rows}
+            for name, attr in (
+                ("gain", "gain"), ("scratch", "scratch_accuracy"), ("transfer", "transfer_accuracy")
+            )
+        },
+    }  # fmt: skip
     return TransferResult(
-        dataset=info.name,
-        config=config.model_dump(mode="json"),
-        teacher=server.teacher_report,
-        backbone=backbone_report,
-        rows=rows,
-        summary=summary,
-    )
+        config=config, dataset=info.name, teacher=server.teacher_report,
+        backbone=backbone_report, rows=rows, summary=summary,
+    )  # fmt: skip

@@ -8,8 +8,9 @@ al., "Big/Little deep neural network for ultra low power inference" (CODES+ISSS 
 live: the recorded latency is wall-clock from the sample to the final answer, network included.
 If the service fails, the agent keeps the device's own answer and counts the failure.
 
-``gate`` may replace the max-probability score (any ``logits -> score`` with "higher = surer"),
-so the cascade module's calibrated gates plug in unchanged.
+``gate`` may replace the max-probability score: any gate of :mod:`tinylarge.tiny.gates` (a fitted
+``LearnedGate`` too) or any ``logits -> score`` with "higher = surer", so the thresholds the
+cascade calibrates plug in unchanged.
 
 With ``cut=k`` the agent does split computing instead (Kang et al., "Neurosurgeon", ASPLOS 2017):
 its runtime is the network's device part ``blocks[:k]`` as int8, and every sample's int8
@@ -20,35 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from tinylarge.large.client import AsyncLargeClient
 from tinylarge.large.stats import quantiles
+from tinylarge.tiny.gates import Gate, GateLike, gate_scores
+from tinylarge.tiny.layout import to_device_layout
 from tinylarge.tiny.runtime import Int8Runtime, dequantize, quantize
-
-Gate = Callable[[np.ndarray], np.ndarray]
-
-
-def max_probability(logits: np.ndarray) -> np.ndarray:
-    """Max softmax probability per row of ``logits`` (n, k): the simplest confidence score."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e.max(axis=1) / e.sum(axis=1)).astype(np.float64)
-
-
-def to_device_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
-    """NCHW float batch -> ``(batch, layout)`` in the layout the ``.tflite`` reads.
-
-    Converted 4-D models read NHWC (``litert_torch.to_channel_last_io``); anything whose shape
-    already matches the model is passed through as NCHW.
-    """
-    if x.ndim == 4 and len(input_shape) == 4 and tuple(x.shape[1:]) != tuple(input_shape[1:]):
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)), "NHWC"
-    return x, "NCHW"
 
 
 @dataclass
@@ -117,7 +98,8 @@ class DeviceAgent:
     client : an :class:`AsyncLargeClient` holding this device's token.
     model : the service's model name to offload to.
     threshold : offload when the gate score is below it (0 = never, > 1 = always).
-    gate : ``logits (n, k) float -> score (n,)``; default :func:`max_probability`.
+    gate : a :class:`~tinylarge.tiny.gates.Gate`, a fitted ``LearnedGate``, or any
+        ``logits (n, k) float -> score (n,)``; default: the max softmax probability.
     cut : split mode: ``runtime`` is ``blocks[:cut]`` and every activation is sent to the
         service's ``/split/{cut}`` (the gate is not used).
     activation_layout : layout of the device part's 4-D output; converted PyTorch models keep
@@ -131,7 +113,7 @@ class DeviceAgent:
         model: str,
         threshold: float = 0.9,
         device_id: str = "device-0",
-        gate: Gate | None = None,
+        gate: GateLike = Gate.MAX_PROB,
         cut: int | None = None,
         activation_layout: str = "NCHW",
     ) -> None:
@@ -140,7 +122,7 @@ class DeviceAgent:
         self.model = model
         self.threshold = threshold
         self.device_id = device_id
-        self.gate = gate or max_probability
+        self.gate = gate
         self.cut = cut
         self.activation_layout = activation_layout
 
@@ -158,7 +140,7 @@ class DeviceAgent:
             return await self.split_step(index, x, true_label)
         start_s = time.perf_counter()
         q, layout, logits = self.run_device(x[None])
-        score = float(self.gate(logits)[0])
+        score = float(gate_scores(logits, self.gate)[0])
         device_label = int(logits[0].argmax())
         device_s = time.perf_counter() - start_s
         record = RequestRecord(

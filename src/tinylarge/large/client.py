@@ -59,13 +59,17 @@ def infer_path(model: str, cut: int | None) -> str:
     return f"/v1/models/{model}/infer" if cut is None else f"/v1/models/{model}/split/{cut}"
 
 
+def response_reason(response: Any) -> str:
+    """The service's reason for an error answer (its JSON ``detail``, else the body text)."""
+    try:
+        return str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        return response.text[:500]
+
+
 def _check(response: Any) -> dict:
     if response.status_code >= 400:
-        try:
-            reason = response.json().get("detail", response.text)
-        except ValueError:
-            reason = response.text
-        raise ServiceError(response.status_code, str(reason))
+        raise ServiceError(response.status_code, response_reason(response))
     return response.json()
 
 
@@ -167,12 +171,27 @@ class LargeClient:
 class AsyncLargeClient:
     """The same calls as :class:`LargeClient`, awaitable (one connection pool per client)."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout_s: float = 30.0,
+        verify: bool | str = True,
+    ) -> None:
         import httpx
 
+        from tinylarge.secure.tls import client_verify
+
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=_headers(token), timeout=timeout_s
+            base_url=base_url,
+            headers=_headers(token),
+            timeout=timeout_s,
+            verify=client_verify(verify),
         )
+
+    def set_token(self, token: str) -> None:
+        """Use ``token`` from now on (a renewed one, from ``DeviceSession.authenticate``)."""
+        self._http.headers["Authorization"] = f"Bearer {token}"
 
     async def __aenter__(self) -> AsyncLargeClient:
         return self

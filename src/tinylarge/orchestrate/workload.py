@@ -82,7 +82,7 @@ class Workload:
     def server_latency_s(self, server: str) -> np.ndarray:
         """Seconds each cut's tail takes on a catalog ``server`` (its cost model; 0 when nothing
         is sent)."""
-        from tinylarge.integrate.split_profile import server_latency_s
+        from tinylarge.integrate.split import server_latency_s
 
         return np.array(
             [
@@ -196,9 +196,9 @@ def _models(ds, progress: bool):
 def build_workload(spec: WorkloadSpec, ds, progress: bool = False) -> Workload:
     """Run the real models once: student in TFLM, teacher in torch, each split cut in TFLM+torch."""
     from tinylarge.integrate.cascade import cascade_inputs
-    from tinylarge.integrate.gates import confidence, softmax
-    from tinylarge.integrate.split_profile import SplitConfig, profile_cuts, reprofile
+    from tinylarge.integrate.split import SplitConfig, profile_cuts, reprofile
     from tinylarge.tiny.devices import load_device
+    from tinylarge.tiny.gates import confidence, softmax
     from tinylarge.tiny.profile import profile
     from tinylarge.tiny.quantize import quantize_and_evaluate
 
@@ -217,7 +217,10 @@ def build_workload(spec: WorkloadSpec, ds, progress: bool = False) -> Workload:
         student_ok = small.reshape(n, -1).argmax(1) == y
         profiles = [profile(q.tflite_path, d) for d in spec.devices]
 
-        split_cfg = SplitConfig(device=spec.devices[0], n_eval=0)
+        # the config names a checkpoint file; the cuts are profiled from the teacher in memory
+        marker = work / "teacher.pt"
+        marker.touch()
+        split_cfg = SplitConfig(model=marker, device=spec.devices[0], n_eval=0)
         # on a copy: quantizing the device parts updates the shared BatchNorm running statistics
         # in place (seen with litert-torch 0.10), which would degrade the teacher used below
         cuts = profile_cuts(copy.deepcopy(teacher), ds, split_cfg, work)
@@ -262,10 +265,21 @@ def calibrate_cascade_threshold(
     """The cascade pattern's threshold on the calibration half: the least offloading whose accuracy
     is within ``max_accuracy_drop`` of the teacher alone (``tinylarge cascade``'s default rule).
     The risk-controlling calibration of issue 10 replaces this function, and nothing else here."""
-    from tinylarge.integrate.gates import calibrate_threshold, offload_curve
+    from tinylarge.integrate.calibration import calibrate_threshold, offload_curve
 
     curve = offload_curve(score, student_ok, teacher_ok)
     return calibrate_threshold(curve, float(teacher_ok.mean()) - max_accuracy_drop)
+
+
+def cascade_threshold_within_budget(workload: Workload, max_offload_fraction: float) -> float:
+    """The cascade threshold that offloads at most ``max_offload_fraction`` of the calibration
+    half: the pattern's calibrated threshold when that already stays within the budget, else the
+    most accurate point within it (``tinylarge cascade --offload-budget``'s rule)."""
+    from tinylarge.integrate.calibration import calibrate_threshold, offload_curve
+
+    curve = offload_curve(workload.cal_gate_score, workload.cal_student_ok, workload.cal_teacher_ok)
+    within = calibrate_threshold(curve, offload_budget=max_offload_fraction)
+    return min(workload.cascade_threshold, within)
 
 
 def _cut_correct(net, cut, ds, full_model_path: str) -> np.ndarray:
@@ -297,7 +311,7 @@ def _tail_work(net, ds, cut: int) -> tuple[int, int]:
     """MACs and layer count of what a server runs for ``cut``: ``blocks[cut:]`` + head."""
     import torch
 
-    from tinylarge.integrate.split_profile import server_part
+    from tinylarge.integrate.split import server_part
     from tinylarge.models import count_macs
 
     k = min(cut, len(net.blocks))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from tinylarge.models import (
     count_macs,
     count_params,
@@ -65,7 +63,7 @@ def deploy_student(ctx: RunContext) -> None:
     """Quantize the student to full-integer int8 (PTQ, QAT if PTQ loses > 1 point), measure it in
     TFLM, profile it on every microcontroller of the catalog and generate its C, checked on the
     host against TFLM. Writes ``student_int8.tflite`` and ``c/`` into the run folder."""
-    from tinylarge.integrate.common import describe, finish_int8
+    from tinylarge.integrate.students import describe, finish_int8
     from tinylarge.tiny.codegen import codegen
     from tinylarge.tiny.devices import list_devices, load_device
     from tinylarge.tiny.profile import analyze_model, profile_facts
@@ -105,21 +103,24 @@ def deploy_student(ctx: RunContext) -> None:
 
 def offload_cascade(ctx: RunContext) -> None:
     """The device's int8 student answers when confident, the teacher otherwise: calibrate the
-    gate for accuracy within 0.2 points of the teacher, cost it on the scenario's device."""
-    from tinylarge.integrate.cascade import CascadeConfig, cascade_inputs, run_cascade
+    gate for accuracy within 0.2 points of the teacher (repeated calibration/evaluation splits),
+    cost it on the scenario's device."""
+    from tinylarge.integrate.cascade import CascadeConfig, run_cascade
     from tinylarge.integrate.plots import plot_cascade
 
-    small, big, cost = cascade_inputs(
-        ctx.artifacts["student_tflite"], ctx.artifacts["teacher"], ctx.dataset, ctx.scenario.device
+    config = CascadeConfig(
+        teacher=ctx.run_dir / "teacher.pt",
+        student=ctx.artifacts["student_tflite"],
+        device=ctx.scenario.device,
+        max_accuracy_drop=0.002,
+        seed=ctx.scenario.seed,
     )
-    config = CascadeConfig(max_accuracy_drop=0.002, seed=ctx.scenario.seed)
-    result = run_cascade(small, big, ctx.dataset.y_test, config, cost)
+    result = run_cascade(config, dataset=ctx.dataset, progress=ctx.progress)
     plot = plot_cascade(result, ctx.run_dir / "plots" / "cascade.png")
     summary = result.to_dict()
-    summary.pop("curve")
+    for bulky in ("curve", "splits", "config"):
+        summary.pop(bulky)
     summary["plot"] = str(plot)
     summary["device"] = ctx.scenario.device
-    summary["student_int8_agreement_with_teacher"] = float(
-        np.mean(small.reshape(len(small), -1).argmax(1) == big.argmax(1))
-    )
+    summary["student_int8_agreement_with_teacher"] = summary.pop("student_teacher_agreement")
     ctx.metrics["cascade"] = summary

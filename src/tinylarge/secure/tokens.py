@@ -1,9 +1,11 @@
 """Per-device bearer tokens: issue and verify, with expiry, under one HMAC-SHA256 key.
 
-A token is ``tl1.<device_id>.<expires_at_s>.<signature>`` where the signature is HMAC-SHA256
-(RFC 2104) over ``tl1.<device_id>.<expires_at_s>`` with the service's secret, base64url without
-padding. Verification needs only the secret (no table of issued tokens), so every uvicorn worker
-or host that shares the secret accepts the same tokens: the service stays stateless per request.
+A token is ``tl2.<device_id>.<expires_at_s>.<nonce>.<signature>`` where the signature is
+HMAC-SHA256 (RFC 2104) over everything before it with the service's secret, base64url without
+padding. The random nonce makes every token distinct, so one can be revoked alone (the registry
+stores revoked tokens' hashes). Version ``tl1`` tokens (no nonce) still verify. Verification
+needs only the secret (no table of issued tokens), so every uvicorn worker or host that shares the
+secret accepts the same tokens: the service stays stateless per request.
 An optional allow-list of device ids rejects devices that were never enrolled or were revoked.
 
 Comparisons are constant-time (``hmac.compare_digest``) so the signature cannot be guessed byte
@@ -24,7 +26,9 @@ from pathlib import Path
 
 from tinylarge.errors import TinylargeError
 
-TOKEN_VERSION = "tl1"
+TOKEN_VERSION = "tl2"
+LEGACY_VERSION = "tl1"  # tl1.<device>.<expiry>.<sig>: still accepted, no longer issued
+NONCE_BYTES = 9  # a random token id: two tokens issued in the same second still differ
 SECRET_BYTES = 32  # 256-bit key, the HMAC-SHA256 block-size recommendation of RFC 2104 sec. 3
 # device ids travel inside the token: keep them to a safe alphabet with no '.' separator
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -99,7 +103,8 @@ def issue_token(secret: bytes, device_id: str, ttl_s: float, now_s: float | None
         raise TokenError(f"token lifetime must be positive, got ttl_s={ttl_s}")
     now_s = time.time() if now_s is None else now_s
     expires_at_s = int(now_s + ttl_s)
-    message = f"{TOKEN_VERSION}.{device_id}.{expires_at_s}"
+    nonce = _b64(secrets.token_bytes(NONCE_BYTES))
+    message = f"{TOKEN_VERSION}.{device_id}.{expires_at_s}.{nonce}"
     return f"{message}.{_signature(secret, message)}"
 
 
@@ -115,12 +120,17 @@ def verify_token(
     else; the message says which check failed but never echoes the expected signature.
     """
     parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 4 or parts[0] != TOKEN_VERSION:
-        raise TokenError(f"malformed token: expected '{TOKEN_VERSION}.<device>.<expiry>.<sig>'")
-    _, device_id, expiry, signature = parts
+    if not (
+        (len(parts) == 5 and parts[0] == TOKEN_VERSION)
+        or (len(parts) == 4 and parts[0] == LEGACY_VERSION)
+    ):
+        raise TokenError(
+            f"malformed token: expected '{TOKEN_VERSION}.<device>.<expiry>.<nonce>.<sig>'"
+        )
+    device_id, expiry, signature = parts[1], parts[2], parts[-1]
     if not DEVICE_ID_PATTERN.match(device_id) or not expiry.isdigit():
         raise TokenError("malformed token: bad device id or expiry field")
-    expected = _signature(secret, f"{TOKEN_VERSION}.{device_id}.{expiry}")
+    expected = _signature(secret, ".".join(parts[:-1]))
     if not hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace")):
         raise TokenError("token signature does not verify (unknown issuer or altered token)")
     now_s = time.time() if now_s is None else now_s
@@ -162,3 +172,9 @@ class TokenAuthority:
 
     def verify(self, token: str, now_s: float | None = None) -> TokenClaims:
         return verify_token(self.secret, token, now_s, self.known_devices)
+
+
+def auth_message(device_id: str, counter_ms: int) -> bytes:
+    """What a device signs with its Ed25519 key to get a token: its id and a counter (Unix ms)
+    that must rise from one request to the next, so a captured request cannot be replayed."""
+    return f"tinylarge-auth/1:{check_device_id(device_id)}:{int(counter_ms)}".encode()

@@ -1,8 +1,8 @@
 """The device catalog: microcontrollers, a single-board computer, an edge GPU and a cloud GPU.
 
 Devices are data: one YAML file per device in ``tiny/devices/`` (memory, clock, power, each with
-its source), and the op-level cost models in ``tiny/devices/cores.yaml``, one per processor core,
-so every board with the same core shares one model. :func:`load_device` joins the two into a
+its source), and the per-core cost models in ``tiny/devices/cores.yaml``, so every board with the
+same core shares one. :func:`load_device` joins the two into a
 validated :class:`DeviceProfile`.
 
 ``yaml.safe_load`` reads exponents like ``120.0e6`` as floats but ``120e6`` as a string (YAML 1.1);
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from tinylarge.errors import TinylargeError, UnknownNameError
 
@@ -27,18 +27,51 @@ DeviceKind = Literal["mcu", "sbc", "edge_gpu", "cloud_gpu"]
 
 
 class CostModel(BaseModel):
-    """Cycles per unit of work by op type, plus a fixed overhead per op (see cores.yaml)."""
+    """How a core's time is obtained (see cores.yaml).
+
+    Cores QEMU runs name their ``qemu_target``: their instructions are measured (or predicted by
+    the instruction model fitted to measurements) and turned into time by a calibrated
+    cycles-per-instruction factor (``tinylarge.tiny.mcu.costmodel``). The others keep estimated
+    cycles per unit of work by op type plus a fixed overhead per op: a modelled path, so labelled.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    conv_cycles_per_mac: PositiveFloat
-    depthwise_cycles_per_mac: PositiveFloat
-    fully_connected_cycles_per_mac: PositiveFloat
-    elementwise_cycles_per_element: PositiveFloat
-    pooling_cycles_per_element: PositiveFloat
-    other_cycles_per_element: PositiveFloat
-    op_overhead_cycles: float = Field(ge=0)
+    qemu_target: str | None = None
+    conv_cycles_per_mac: PositiveFloat | None = None
+    depthwise_cycles_per_mac: PositiveFloat | None = None
+    fully_connected_cycles_per_mac: PositiveFloat | None = None
+    elementwise_cycles_per_element: PositiveFloat | None = None
+    pooling_cycles_per_element: PositiveFloat | None = None
+    other_cycles_per_element: PositiveFloat | None = None
+    op_overhead_cycles: float | None = Field(default=None, ge=0)
     source: str
+
+    @model_validator(mode="after")
+    def _one_path(self) -> CostModel:
+        cycles = {k: getattr(self, k) for k in CYCLE_FIELDS}
+        if self.qemu_target is not None:
+            from tinylarge.tiny.toolchain import TARGETS
+
+            if self.qemu_target not in TARGETS:
+                raise UnknownNameError("QEMU target", self.qemu_target, TARGETS)
+            if any(v is not None for v in cycles.values()):
+                raise ValueError("a core QEMU runs takes no cycles-per-unit constants")
+        elif any(v is None for v in cycles.values()):
+            missing = sorted(k for k, v in cycles.items() if v is None)
+            raise ValueError(f"a core QEMU cannot run needs every cycles field; missing {missing}")
+        return self
+
+
+CYCLE_FIELDS = (
+    "conv_cycles_per_mac",
+    "depthwise_cycles_per_mac",
+    "fully_connected_cycles_per_mac",
+    "elementwise_cycles_per_element",
+    "pooling_cycles_per_element",
+    "other_cycles_per_element",
+    "op_overhead_cycles",
+)
 
 
 class DeviceProfile(BaseModel):

@@ -1,99 +1,69 @@
-"""Profile an int8 ``.tflite`` on catalog devices: flash, RAM, MACs, latency, energy, fits.
+"""Profile an int8 ``.tflite`` on catalog devices, for two runtimes, every figure labelled.
 
-Memory (what a TFLM deployment needs):
+Runtimes: ``tflm_cmsis_nn`` (TFLM with CMSIS-NN kernels, the default: what deployments run) and
+``generated_c`` (``tinylarge.tiny.codegen``). Each figure carries ``"measured"`` or
+``"modelled"`` in ``basis``, and ``latency_method`` says how the time was obtained.
 
-- ``ram_bytes = tflm_arena_bytes + TFLM_RUNTIME_RAM_BYTES``. The arena is *measured*: the smallest
-  with which the real TFLM interpreter allocates and invokes the model (:class:`TflmRuntime`). TFLM
-  plans the input and output tensors inside the arena, so no separate I/O buffers are added. It is
-  measured on x86-64, whose persistent structs (pointers, node data) are larger than on a 32-bit
-  MCU, so it is an upper bound there. ``TFLM_RUNTIME_RAM_BYTES`` is an *estimate* of the
-  interpreter object, op resolver and allocator bookkeeping outside the arena.
-- ``flash_bytes = model_size_bytes + runtime_code_bytes``: the whole ``.tflite`` (weights and
-  flatbuffer metadata, kept in flash as a C array) plus an *estimate* of TFLM's code,
-  ``TFLM_CORE_CODE_BYTES + TFLM_KERNEL_CODE_BYTES x distinct op types`` (TFLM's interpreter
-  compiles to roughly 20-50 KiB of flash depending on the registered kernels; David et al.,
-  "TensorFlow Lite Micro", MLSys 2021).
+Where QEMU runs the device's core (Cortex-M4/M7/M33/M0+; ``cores.yaml``) and the model was run
+there (``analyze_model(..., measure=True)``; ``tinylarge profile`` does), flash, RAM and
+instructions are measured (:mod:`tinylarge.tiny.mcu.tflm`, :mod:`tinylarge.tiny.mcu.generated`
+say exactly what each counts) and latency = instructions x the core's calibrated
+cycles-per-instruction / clock (:mod:`tinylarge.tiny.mcu.costmodel`), energy = latency x the
+board's run-mode power. Both are modelled: no board was timed here.
 
-Time and energy (an op-level cost model per core, ``tiny/devices/cores.yaml``):
-``latency_s = sum over ops (work x cycles_per_unit + op_overhead_cycles) / clock_hz`` and
-``energy_j = latency_s x active_power_w``. MACs come from :func:`tinylarge.tiny.graph.op_macs`.
-The cost model is checked against MLPerf Tiny v1.1 (:data:`MLPERF_TINY_V1_1`,
-:func:`calibration_table`).
+Without a run (the fast path the search and the scenario runner use), instructions come from the
+per-core instruction model fitted to measured ops (modelled), flash from ``.tflite`` +
+:data:`TFLM_CORE_CODE_BYTES` + :data:`TFLM_KERNEL_CODE_BYTES` per op type and RAM from the x86-64
+TFLM arena + :data:`TFLM_RUNTIME_RAM_BYTES` (estimates, modelled). Cores QEMU cannot run
+(Xtensa, Cortex-A, GPUs) use estimated cycles per unit of work; an MCU among them takes the
+32-bit flash/RAM measured on the Cortex-M4 when there is one (modelled: other kernels differ).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tinylarge.errors import TinylargeError
-from tinylarge.tiny.devices import CostModel, DeviceProfile, load_device, load_devices
-from tinylarge.tiny.graph import Graph, Op, load_graph, op_macs
+from tinylarge.tiny.devices import DeviceProfile, load_device, load_devices
+from tinylarge.tiny.figures import (  # re-exported: the profiler's public types live there
+    MEASURED,
+    MODELLED,
+    PROXY_CORE,
+    RUNTIMES,
+    TFLM_CORE_CODE_BYTES,
+    TFLM_KERNEL_CODE_BYTES,
+    TFLM_RUNTIME_RAM_BYTES,
+    CoreRun,
+    LayerCost,
+    ModelFacts,
+    RuntimeFigures,
+    core_factor,
+    generated_figures,
+    qemu_cores,
+    tflm_figures,
+)
+from tinylarge.tiny.graph import load_graph, op_macs
 from tinylarge.tiny.int8check import int8_violations
+from tinylarge.tiny.mcu import costmodel
 from tinylarge.tiny.runtime import ModelSource, TflmRuntime, UnsupportedModelError, read_model
 
-TFLM_CORE_CODE_BYTES = 20 * 1024  # interpreter, allocator, flatbuffer access (estimate)
-TFLM_KERNEL_CODE_BYTES = 4 * 1024  # one optimized int8 kernel, e.g. CMSIS-NN conv (estimate)
-TFLM_RUNTIME_RAM_BYTES = 2 * 1024  # interpreter + resolver + allocator state (estimate)
-
-# Op type -> cost-model field. Work is MACs for the first three, window/input elements for the
-# pooling family (op_macs), output elements otherwise. Listed ops cost only their overhead.
-_MAC_OPS = {
-    "CONV_2D": "conv_cycles_per_mac",
-    "CONV_3D": "conv_cycles_per_mac",
-    "TRANSPOSE_CONV": "conv_cycles_per_mac",
-    "DEPTHWISE_CONV_2D": "depthwise_cycles_per_mac",
-    "FULLY_CONNECTED": "fully_connected_cycles_per_mac",
-    "BATCH_MATMUL": "fully_connected_cycles_per_mac",
-}
-_POOL_OPS = frozenset(
-    {"AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN"}
-)
-_OTHER_OPS = frozenset(
-    {"SOFTMAX", "LOG_SOFTMAX", "LOGISTIC", "TANH", "EXP", "QUANTIZE", "DEQUANTIZE", "HARD_SWISH"}
-)
-_FREE_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})  # TFLM runs these in place
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    """One op on one device: its MACs, its work in cost-model units, and its time."""
-
-    index: int
-    opcode: str
-    macs: int
-    work: int
-    cost_field: str
-    cycles: float
-    latency_s: float
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What profiling needs from a model, measured once and shared by every device."""
-
-    graph: Graph
-    model_size_bytes: int
-    tflm_arena_bytes: int
-
-    @property
-    def runtime_code_bytes(self) -> int:
-        return TFLM_CORE_CODE_BYTES + TFLM_KERNEL_CODE_BYTES * len(self.graph.opcodes)
-
-    @property
-    def flash_bytes(self) -> int:
-        return self.model_size_bytes + self.runtime_code_bytes
-
-    @property
-    def ram_bytes(self) -> int:
-        return self.tflm_arena_bytes + TFLM_RUNTIME_RAM_BYTES
+__all__ = [
+    "MEASURED", "MODELLED", "PROXY_CORE", "RUNTIMES", "TFLM_CORE_CODE_BYTES",
+    "TFLM_KERNEL_CODE_BYTES", "TFLM_RUNTIME_RAM_BYTES", "CoreRun", "LayerCost", "ModelFacts",
+    "ProfileResult", "RuntimeFigures", "analyze_model", "calibration_table", "core_factor",
+    "measure_facts", "profile", "profile_facts", "profile_many", "qemu_cores",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ProfileResult:
-    """A model on a device. ``reasons`` says why it does not fit (empty when ``fits``)."""
+    """A model on a device. Top-level figures are the default runtime's (TFLM + CMSIS-NN);
+    ``runtimes`` holds both. ``reasons`` says why it does not fit (empty when ``fits``)."""
 
     device: str
     fits: bool
@@ -108,6 +78,10 @@ class ProfileResult:
     energy_j: float
     device_sram_bytes: int
     device_flash_bytes: int
+    instructions: int | None = None
+    latency_method: str = ""
+    basis: dict[str, str] = field(default_factory=dict)
+    runtimes: dict[str, RuntimeFigures] = field(default_factory=dict)
     layers: list[LayerCost] = field(default_factory=list)
 
     def to_dict(self, layers: bool = False) -> dict[str, Any]:
@@ -118,11 +92,20 @@ class ProfileResult:
         return d
 
 
-def analyze_model(model: ModelSource) -> ModelFacts:
-    """Check ``model`` is full-integer int8 and runs in TFLM; measure its arena once.
+def analyze_model(
+    model: ModelSource,
+    measure: bool | Iterable[str] = False,
+    n_inputs: int = 1,
+    seed: int = 0,
+    cache_root: Path | None = None,
+) -> ModelFacts:
+    """Check ``model`` is full-integer int8 and runs in TFLM; measure its x86 arena once.
 
-    Raises :class:`UnsupportedModelError` for a float or partly-float model, for bytes that are not
-    a ``.tflite``, and for a model TFLM cannot run (an op it lacks).
+    ``measure``: ``True`` runs it on every QEMU core of the catalog (or the named QEMU targets)
+    in TFLM + CMSIS-NN and as generated C, on ``n_inputs`` seeded random inputs (first time per
+    core: builds what TFLM needs, minutes; then cached). Raises :class:`UnsupportedModelError`
+    for a float or partly-float model, for bytes that are not a ``.tflite``, and for a model
+    TFLM cannot run (an op it lacks).
     """
     model_bytes = read_model(model)
     try:
@@ -141,61 +124,79 @@ def analyze_model(model: ModelSource) -> ModelFacts:
         arena = TflmRuntime(model_bytes).arena_bytes
     except RuntimeError as exc:  # TFLM lacks a kernel, or the model is malformed for it
         raise UnsupportedModelError(f"TFLM cannot run this model: {exc}") from None
-    return ModelFacts(graph=graph, model_size_bytes=len(model_bytes), tflm_arena_bytes=arena)
+    facts = ModelFacts(graph=graph, model_size_bytes=len(model_bytes), tflm_arena_bytes=arena)
+    if measure:
+        cores = qemu_cores() if measure is True else list(measure)
+        facts = measure_facts(facts, model_bytes, cores, n_inputs, seed, cache_root)
+    return facts
 
 
-def op_cost(graph: Graph, op: Op, cost: CostModel) -> tuple[int, int, str, float]:
-    """``(macs, work, cost_field, cycles)`` of one op under a core's cost model."""
-    macs = op_macs(graph, op)
-    out_elems = graph.tensors[op.outputs[0]].n_elements if op.outputs else 0
-    if op.opcode in _MAC_OPS:
-        work, cost_field = macs, _MAC_OPS[op.opcode]
-    elif op.opcode in _POOL_OPS:
-        work, cost_field = macs, "pooling_cycles_per_element"
-    elif op.opcode in _OTHER_OPS:
-        work, cost_field = out_elems, "other_cycles_per_element"
-    elif op.opcode in _FREE_OPS:
-        work, cost_field = 0, "op_overhead_cycles"
-    else:  # elementwise arithmetic, activations and copies (PAD, CONCATENATION, ...)
-        work, cost_field = out_elems, "elementwise_cycles_per_element"
-    per_unit = getattr(cost, cost_field) if work else 0.0
-    return macs, work, cost_field, work * per_unit + cost.op_overhead_cycles
+def measure_facts(
+    facts: ModelFacts,
+    model_bytes: bytes,
+    cores: Iterable[str],
+    n_inputs: int = 1,
+    seed: int = 0,
+    cache_root: Path | None = None,
+) -> ModelFacts:
+    """``facts`` plus TFLM + CMSIS-NN and generated-C runs on each QEMU core in ``cores``."""
+    from tinylarge.tiny.mcu.generated import measure_generated
+    from tinylarge.tiny.mcu.tflm import measure_tflm, random_inputs
+
+    x = random_inputs(model_bytes, n_inputs, seed)
+
+    def run(core: str) -> CoreRun:
+        tflm = measure_tflm(model_bytes, x, core, "cmsis_nn", cache_root=cache_root)
+        try:
+            gen, err = measure_generated(model_bytes, x, core, cache_root=cache_root), None
+        except TinylargeError as exc:  # e.g. an op the code generator does not support
+            gen, err = None, str(exc).splitlines()[0]
+        return CoreRun(tflm, gen, err)
+
+    cores = list(cores)
+    # the work is compilers and QEMU in subprocesses: one thread per CPU keeps them all busy
+    with ThreadPoolExecutor(max_workers=min(len(cores), os.cpu_count() or 1) or 1) as pool:
+        done = dict(zip(cores, pool.map(run, cores), strict=True))
+    return replace(facts, runs={**facts.runs, **done})
 
 
 def profile_facts(facts: ModelFacts, device: DeviceProfile) -> ProfileResult:
-    """Profile already-analysed model facts on one device (pure: no TFLM call)."""
-    layers = []
-    for op in facts.graph.ops:
-        macs, work, cost_field, cycles = op_cost(facts.graph, op, device.cost_model)
-        layers.append(
-            LayerCost(op.index, op.opcode, macs, work, cost_field, cycles, cycles / device.clock_hz)
-        )
-    latency_s = sum(layer.latency_s for layer in layers)
+    """Profile already-analysed model facts on one device (pure: no TFLM, no QEMU call)."""
+    tflm, layers = tflm_figures(facts, device)
+    gen = generated_figures(facts, device, tflm)
     reasons = []
-    if facts.ram_bytes > device.sram_bytes:
+    if tflm.ram_bytes > device.sram_bytes:
         reasons.append(
-            f"RAM {facts.ram_bytes} B (TFLM arena {facts.tflm_arena_bytes} B + runtime) "
-            f"> {device.sram_bytes} B SRAM"
+            f"RAM {tflm.ram_bytes} B ({tflm.basis['ram_bytes']}) > {device.sram_bytes} B SRAM"
         )
-    if facts.flash_bytes > device.flash_bytes:
+    if tflm.flash_bytes > device.flash_bytes:
         reasons.append(
-            f"flash {facts.flash_bytes} B (model {facts.model_size_bytes} B + TFLM code "
-            f"{facts.runtime_code_bytes} B) > {device.flash_bytes} B flash"
+            f"flash {tflm.flash_bytes} B (model {facts.model_size_bytes} B + TFLM code, "
+            f"{tflm.basis['flash_bytes']}) > {device.flash_bytes} B flash"
         )
     return ProfileResult(
         device=device.name,
         fits=not reasons,
         reasons=reasons,
-        flash_bytes=facts.flash_bytes,
-        ram_bytes=facts.ram_bytes,
+        flash_bytes=tflm.flash_bytes,
+        ram_bytes=tflm.ram_bytes,
         tflm_arena_bytes=facts.tflm_arena_bytes,
         model_size_bytes=facts.model_size_bytes,
-        runtime_code_bytes=facts.runtime_code_bytes,
-        macs=sum(layer.macs for layer in layers),
-        latency_s=latency_s,
-        energy_j=latency_s * device.active_power_w,
+        runtime_code_bytes=tflm.flash_bytes - facts.model_size_bytes,
+        macs=sum(op_macs(facts.graph, op) for op in facts.graph.ops),
+        latency_s=tflm.latency_s,
+        energy_j=tflm.energy_j,
         device_sram_bytes=device.sram_bytes,
         device_flash_bytes=device.flash_bytes,
+        instructions=tflm.instructions,
+        latency_method=tflm.latency_method,
+        # the x86-64 arena is measured (tflite-micro wheel); code bytes follow the flash figure
+        basis={
+            **tflm.basis,
+            "tflm_arena_bytes": MEASURED,
+            "runtime_code_bytes": tflm.basis["flash_bytes"],
+        },
+        runtimes={"tflm_cmsis_nn": tflm, "generated_c": gen},
         layers=layers,
     )
 
@@ -207,40 +208,36 @@ def profile(model: ModelSource | ModelFacts, device: str | DeviceProfile) -> Pro
     return profile_facts(facts, dev)
 
 
-def profile_many(model: ModelSource, devices: str | Iterable[str] = "all") -> list[ProfileResult]:
-    """Profile on several devices (``"all"``, a comma list, or names), measuring TFLM once."""
+def profile_many(
+    model: ModelSource,
+    devices: str | Iterable[str] = "all",
+    measure: bool = False,
+    cache_root: Path | None = None,
+) -> list[ProfileResult]:
+    """Profile on several devices (``"all"``, a comma list, or names), analysing the model once;
+    ``measure`` runs it in QEMU on the cores those devices need (see :func:`analyze_model`)."""
     selected = load_devices(devices if isinstance(devices, str) else list(devices))
     facts = analyze_model(model)
+    if measure:
+        cores = qemu_cores(selected)
+        if any(not d.cost_model.qemu_target and d.is_mcu for d in selected):
+            cores = list(dict.fromkeys([*cores, PROXY_CORE]))
+        facts = measure_facts(facts, read_model(model), cores, cache_root=cache_root)
     return [profile_facts(facts, dev) for dev in selected]
 
 
-# Published MLPerf Tiny v1.1 closed-division results (mlcommons.org; /work/shared/models/README.md)
-# for the two reference models, on the two reference boards, with the ST software stack.
-MLPERF_TINY_V1_1: list[dict[str, Any]] = [
-    {"model": "kws_dscnn", "device": "stm32l4r5", "latency_s": 63e-3, "energy_j": 2.83e-3},
-    {"model": "kws_dscnn", "device": "stm32h7a3", "latency_s": 16.7e-3, "energy_j": None},
-    {"model": "ad_autoencoder", "device": "stm32h7a3", "latency_s": 1.8e-3, "energy_j": 0.22e-3},
-]
+def calibration_table() -> list[dict[str, Any]]:
+    """Leave-one-out check of the cycles-per-instruction factors on the published points.
 
-
-def calibration_table(model_paths: dict[str, str | Path]) -> list[dict[str, Any]]:
-    """Estimated vs published latency/energy for each :data:`MLPERF_TINY_V1_1` row.
-
-    ``model_paths`` maps the row's model key (``kws_dscnn``, ``ad_autoencoder``) to its file.
-    Errors are relative: ``estimate / published - 1``.
+    One row per point of :data:`costmodel.KRAI_CMSIS_NN`: its latency predicted from the
+    instructions stored in ``calibration.yaml`` and the factor fitted on the other points, and
+    the relative error ``predicted / published - 1``; energy = prediction x run-mode power.
     """
-    facts = {key: analyze_model(path) for key, path in model_paths.items()}
-    rows = []
-    for ref in MLPERF_TINY_V1_1:
-        est = profile_facts(facts[ref["model"]], load_device(ref["device"]))
-        energy_err = est.energy_j / ref["energy_j"] - 1 if ref["energy_j"] else None
-        rows.append(
-            {
-                **{f"published_{k}" if k.endswith(("_s", "_j")) else k: v for k, v in ref.items()},
-                "estimated_latency_s": est.latency_s,
-                "estimated_energy_j": est.energy_j,
-                "latency_error": est.latency_s / ref["latency_s"] - 1,
-                "energy_error": energy_err,
-            }
+    cal = costmodel.load_calibration()
+    clocks = {p.device: load_device(p.device).clock_hz for p in costmodel.KRAI_CMSIS_NN}
+    rows = costmodel.leave_one_out(costmodel.KRAI_CMSIS_NN, cal.instructions, clocks)
+    for row in rows:
+        row["predicted_energy_j"] = (
+            row["predicted_latency_s"] * load_device(row["device"]).active_power_w
         )
     return rows

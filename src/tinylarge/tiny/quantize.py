@@ -36,6 +36,7 @@ from torch import nn
 from tinylarge.errors import TinylargeError
 from tinylarge.tiny.graph import load_graph
 from tinylarge.tiny.int8check import int8_violations
+from tinylarge.tiny.layout import to_model_layout
 from tinylarge.tiny.runtime import TflmRuntime, quiet_native_stderr
 
 # Leaf module types this recipe turns into int8 TFLite ops; any other leaf is named as a suspect
@@ -84,11 +85,6 @@ class QuantizeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def to_model_layout(x: np.ndarray) -> np.ndarray:
-    """NCHW float batch -> the converted model's NHWC input layout (other ranks unchanged)."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if x.ndim == 4 else x
 
 
 def suspect_layers(model: nn.Module) -> list[str]:
@@ -195,16 +191,6 @@ def _evaluate_in_tflm(
     return float(np.mean(pred == y_test)), pred, runtime
 
 
-def float_predictions(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Predicted classes of the float model on NCHW ``x``."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            out.append(model(torch.from_numpy(x[start : start + batch_size])).argmax(dim=1))
-    return torch.cat(out).numpy()
-
-
 def quantize_and_evaluate(
     model: nn.Module,
     x_train: np.ndarray,
@@ -230,7 +216,9 @@ def quantize_and_evaluate(
         qat_epochs=qat_epochs,
         seed=seed,
     )
-    float_pred = float_predictions(model, x_test)
+    from tinylarge.train import predict_logits
+
+    float_pred = predict_logits(model.eval(), x_test).argmax(axis=1)
     int8_acc, int8_pred, runtime = _evaluate_in_tflm(path, x_test, y_test)
     problems = int8_violations(load_graph(path))
     return QuantizeResult(

@@ -21,6 +21,28 @@ import torch
 from torch import nn
 
 
+class ExportedForTraining(nn.Module):
+    """An exported graph ``fit`` can switch: exported graphs refuse ``.train()``/``.eval()``;
+    torchao's ``move_exported_model_to_train``/``_eval`` do it instead."""
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.graph(x)
+
+    def train(self, mode: bool = True) -> ExportedForTraining:
+        from torchao.quantization.pt2e import (
+            move_exported_model_to_eval,
+            move_exported_model_to_train,
+        )
+
+        self.training = mode
+        (move_exported_model_to_train if mode else move_exported_model_to_eval)(self.graph)
+        return self
+
+
 def qat_prepare(
     wrapped: nn.Module,
     example: tuple[torch.Tensor, ...],
@@ -37,35 +59,27 @@ def qat_prepare(
     the channels-last wrapper, which ``torch.fx`` cannot trace).
 
     ``train_data`` is ``(x, y)`` with ``x`` NCHW float32; it is laid out like ``example`` (NHWC
-    when the model takes 4-D input) before training.
+    when the model takes 4-D input) before training. The fine-tune is ``tinylarge.train.fit``
+    (Adam at a constant small ``lr``, no augmentation, the best epoch on its validation split).
     """
-    from torchao.quantization.pt2e import move_exported_model_to_train
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    from tinylarge.tiny.quantize import to_model_layout
+    from tinylarge.tiny.layout import to_model_layout
+    from tinylarge.train import Schedule, TrainArrays, TrainConfig, fit
 
     torch.manual_seed(seed)
     quantizer.STATIC_QAT_ONLY_OPS = []  # instance override: no conv-bn patterns (see module doc)
     exported = torch.export.export(
         fold_batchnorm(wrapped).train(), example, dynamic_shapes=(({0: torch.export.Dim.AUTO},),)
     ).module()
-    prepared = prepare_qat_pt2e(exported, quantizer)
-    move_exported_model_to_train(prepared)
-    x = torch.from_numpy(to_model_layout(np.asarray(train_data[0], dtype=np.float32)))
-    y = torch.from_numpy(np.asarray(train_data[1], dtype=np.int64))
-    optimizer = torch.optim.Adam(prepared.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x) - 1, batch_size):  # skip a last batch of 1 (BatchNorm)
-            idx = order[start : start + batch_size]
-            if len(idx) < 2:
-                continue
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(prepared(x[idx]), y[idx])
-            loss.backward()
-            optimizer.step()
-    return prepared
+    prepared = ExportedForTraining(prepare_qat_pt2e(exported, quantizer))
+    x = to_model_layout(np.asarray(train_data[0], dtype=np.float32))
+    config = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.0,
+        schedule=Schedule.CONSTANT, augment=False, seed=seed,
+    )  # fmt: skip
+    fit(prepared, TrainArrays(x, np.asarray(train_data[1])), config, progress=False, name="qat")
+    return prepared.graph
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

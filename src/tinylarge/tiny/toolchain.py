@@ -300,22 +300,3 @@ def section_sizes(path: Path) -> SectionSizes:
     lines = [ln for ln in res.stdout.decode().splitlines() if ln.strip()]
     nums = re.findall(r"\d+", lines[-1])
     return SectionSizes(text=int(nums[0]), data=int(nums[1]), bss=int(nums[2]))
-
-
-def compile_objects(
-    target: Target, sources: Sequence[Path], out_dir: Path, opt: str = "-Os"
-) -> Path:
-    """Compile ``sources`` to objects and archive them (for a flash/RAM table without startup)."""
-    cc = require_tool("arm-none-eabi-gcc")
-    objs = []
-    for src in sources:
-        obj = out_dir / (src.stem + ".o")
-        res = _run([cc, *target.cpu_flags, *C_FLAGS, opt, "-c", str(src), "-o", str(obj)], 300)
-        if res.returncode != 0:
-            raise TinylargeError(f"compile of {src.name} failed:\n{res.stderr.decode()[-4000:]}")
-        objs.append(obj)
-    archive = out_dir / "model.a"
-    res = _run([require_tool("arm-none-eabi-ar"), "rcs", str(archive), *map(str, objs)], 60)
-    if res.returncode != 0:
-        raise TinylargeError(f"arm-none-eabi-ar failed: {res.stderr.decode()}")
-    return archive

@@ -1,7 +1,8 @@
-"""Deterministic CPU training with early stopping on a held-out validation split.
+"""The one training loop: deterministic CPU ``fit`` with early stopping on a held-out split.
 
-``fit`` carves a stratified validation split out of the training data, trains with the optimizer
-and schedule of a ``TrainConfig``, keeps the weights of the best validation epoch (higher accuracy,
+``fit`` carves a stratified validation split out of the training data (:func:`fit_split` returns
+it), trains with the optimizer and schedule of a ``TrainConfig`` and an objective (cross-entropy,
+or distillation from a teacher), keeps the weights of the best validation epoch (higher accuracy,
 ties broken by lower loss), restores them and reports test accuracy. Same seed, same weights.
 """
 
@@ -26,6 +27,7 @@ from torch import nn
 from tinylarge.models.checkpoint import atomic_torch_save
 from tinylarge.train.augment import random_shift
 from tinylarge.train.config import Optimizer, Schedule, TrainConfig
+from tinylarge.train.objectives import DistillObjective, match_by_resolution
 
 
 class TrainData(Protocol):
@@ -33,8 +35,8 @@ class TrainData(Protocol):
 
     x_train: np.ndarray
     y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
 
 
 @dataclass
@@ -160,34 +162,89 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
     return batches
 
 
+@dataclass
+class TrainArrays:
+    """Plain arrays to ``fit`` on when there is no ``Dataset`` (no test part: accuracy is NaN)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+def fit_split(dataset: TrainData, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` indices into ``dataset.x_train``, exactly as ``fit`` splits them.
+
+    The validation part is the held-out data later steps may calibrate or select on (never the
+    test split); with ``val_fraction == 0`` it is empty and ``fit`` scores on the training data.
+    """
+    return split_validation(np.asarray(dataset.y_train), config.val_fraction, config.seed)
+
+
+def _logits_and_features(
+    model: nn.Module, x: torch.Tensor, features: bool
+) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    if not features:
+        return model(x), None
+    feats = model.forward_features(x)
+    return model.head(feats[-1]), feats
+
+
+def _feature_pairs(student: nn.Module, teacher: nn.Module, probe: torch.Tensor) -> list:
+    """Which student block's attention map matches which teacher block's (by resolution)."""
+    with torch.no_grad():
+        s_shapes = [tuple(f.shape[1:]) for f in student.eval().forward_features(probe)]
+        t_shapes = [tuple(f.shape[1:]) for f in teacher.forward_features(probe)]
+    return match_by_resolution(s_shapes, t_shapes)
+
+
+def _set_frozen(frozen: nn.Module | None, is_frozen: bool) -> None:
+    for p in frozen.parameters() if frozen is not None else ():
+        p.requires_grad_(not is_frozen)
+
+
 def fit(
     model: nn.Module,
     dataset: TrainData,
     config: TrainConfig | None = None,
+    *,
+    objective: DistillObjective | None = None,
+    teacher: nn.Module | None = None,
+    frozen: nn.Module | None = None,
     progress: bool = True,
     checkpoint_path: str | Path | None = None,
     name: str = "train",
 ) -> TrainResult:
     """Train ``model`` in place on ``dataset.x_train`` and return its ``TrainResult``.
 
-    The best-validation weights are restored before the test evaluation; with ``checkpoint_path``
-    they are also written there (``torch.save`` of the state dict) whenever they improve. With
-    ``val_fraction == 0`` the score is taken on the (unaugmented) training data instead.
-    Inputs are ``(n, C, H, W)`` float32; the model is left in eval mode.
+    Every model trains here (teachers, students, transfer, QAT, early-exit heads). ``objective``:
+    the loss (default: cross-entropy with the config's label smoothing); one that distils reads
+    ``teacher``, run without gradients on the *same* augmented batch (Beyer et al., CVPR 2022).
+    ``frozen``: a sub-module kept in eval mode without gradients (linear probe, extra head).
+    One best-epoch rule: highest validation accuracy, ties to the lower validation loss; those
+    weights are restored (and written to ``checkpoint_path`` when they improve). With
+    ``val_fraction == 0`` the score is taken on the unaugmented training data.
     """
     config = config or TrainConfig()
+    objective = objective or DistillObjective(label_smoothing=config.label_smoothing)
+    if objective.needs_teacher and teacher is None:
+        raise ValueError("this objective distils from a teacher, but teacher is None")
     seed_everything(config.seed)
     # channels-last runs oneDNN's convolutions ~1.5-2x faster on CPU; undone before returning
     model.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(config.seed)
-    train_idx, val_idx = split_validation(
-        np.asarray(dataset.y_train), config.val_fraction, config.seed
-    )
+    train_idx, val_idx = fit_split(dataset, config)
     x_all = _as_tensor(dataset.x_train, torch.float32)
     y_all = _as_tensor(dataset.y_train, torch.long)
     x_tr = x_all[train_idx].contiguous(memory_format=torch.channels_last)
     y_tr = y_all[train_idx]
     x_val, y_val = (x_all[val_idx], y_all[val_idx]) if len(val_idx) else (x_tr, y_tr)
+    _set_frozen(frozen, True)
+    pairs = None
+    if objective.needs_teacher:
+        teacher.eval().to(memory_format=torch.channels_last)
+        if objective.needs_features:
+            pairs = _feature_pairs(model, teacher, x_tr[:2])
 
     steps_per_epoch = len(
         batch_indices(len(x_tr), config.batch_size, torch.Generator().manual_seed(0))
@@ -211,13 +268,21 @@ def fit(
         task = bar.add_task(name, total=config.epochs, status="")
         for epoch in range(1, config.epochs + 1):
             model.train()
+            if frozen is not None:
+                frozen.eval()  # keeps its BatchNorm statistics as they were
             loss_sum, correct, seen = 0.0, 0, 0
             for idx in batch_indices(len(x_tr), config.batch_size, generator):
                 xb, yb = x_tr[idx], y_tr[idx]
                 if config.augment:
                     xb = random_shift(xb, config.shift_px, generator)
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+                t_logits = t_feats = None
+                if objective.needs_teacher:
+                    with torch.no_grad():
+                        t_logits, t_feats = _logits_and_features(
+                            teacher, xb, objective.needs_features
+                        )
+                logits, s_feats = _logits_and_features(model, xb, objective.needs_features)
+                loss = objective(logits, yb, t_logits, s_feats, t_feats, pairs)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -249,10 +314,14 @@ def fit(
     train_time_s = time.perf_counter() - start_s
     model.load_state_dict(best_state)
     model.to(memory_format=torch.contiguous_format)
+    if teacher is not None:
+        teacher.to(memory_format=torch.contiguous_format)
+    _set_frozen(frozen, False)
     model.eval()
+    x_test, y_test = getattr(dataset, "x_test", None), getattr(dataset, "y_test", None)
     return TrainResult(
         best_val_accuracy=best_key[0],
-        test_accuracy=evaluate(model, dataset.x_test, dataset.y_test),
+        test_accuracy=float("nan") if x_test is None else evaluate(model, x_test, y_test),
         n_epochs=len(history),
         best_epoch=best_epoch,
         train_time_s=train_time_s,

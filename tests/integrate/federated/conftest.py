@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tinylarge.integrate.federated.inprocess import InProcessGrid as LocalGrid
+from tinylarge.integrate.federated.inprocess import LocalGrid
 
 
 @pytest.fixture

@@ -62,3 +62,16 @@ def test_the_deployment_engine_on_loopback_leaves_no_process_behind():
         if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
     ]
     assert alive == []
+
+
+def test_the_in_process_engine_runs_the_pattern_and_writes_its_result(tmp_path):
+    """``engine="inprocess"``: the same ServerApp body over Flower's Messages, no Ray; the
+    pattern interface returns the result and writes ``federated.json``."""
+    config = FLConfig(dataset="digits", n_clients=3, rounds=2, engine="inprocess", seed=4)
+    result = run_fl(config, out_dir=tmp_path)
+    again = run_fl(config)
+    assert [r.round for r in result.rounds] == [1, 2]
+    assert result.final_accuracy > 0.2 and result.rounds[0].n_clients == 3
+    assert [r.accuracy for r in again.rounds] == [r.accuracy for r in result.rounds]  # seeded
+    saved = json.loads((tmp_path / "federated.json").read_text())
+    assert saved["final_accuracy"] == result.final_accuracy

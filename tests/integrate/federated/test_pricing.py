@@ -50,12 +50,20 @@ def test_an_exchange_costs_airtime_compute_and_radio_energy_as_net_says():
 
 
 def test_training_compute_is_three_forward_passes_at_the_core_price():
-    c = Compute.of("stm32h7a3")
-    cm = c.device.cost_model
+    from tinylarge.tiny.figures import core_factor
+    from tinylarge.tiny.mcu.costmodel import load_calibration
+
+    c = Compute.of("stm32h7a3")  # a Cortex-M7 QEMU runs: instruction model x calibrated CPI
+    target = c.device.cost_model.qemu_target
+    per_mac = load_calibration().instruction_models[target].per_unit["conv"]
+    cycles_per_mac = per_mac * core_factor(target).cpi
+    assert 0.5 < cycles_per_mac < 20
     assert TRAIN_MAC_FACTOR == 3.0
     assert c.train_seconds(1000, 10) == pytest.approx(
-        3 * 1000 * 10 * cm.conv_cycles_per_mac / c.device.clock_hz
+        3 * 1000 * 10 * cycles_per_mac / c.device.clock_hz
     )
+    gpu = Compute.of("a100")  # no emulator: the catalog's cycles per MAC
+    assert gpu.cycles_per_mac == gpu.device.cost_model.conv_cycles_per_mac
 
 
 def test_training_memory_of_a_linear_head_by_hand():

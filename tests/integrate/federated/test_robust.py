@@ -20,9 +20,8 @@ from tinylarge.integrate.federated.attacks import (
 )
 from tinylarge.integrate.federated.config import config_from_json
 from tinylarge.integrate.federated.defences import fltrust_aggregate
-from tinylarge.integrate.federated.inprocess import run_in_process
 from tinylarge.integrate.federated.privacy import clip_update, epsilon_spent, noise_for_epsilon
-from tinylarge.integrate.federated.robust import RobustConfig
+from tinylarge.integrate.federated.robust import RobustConfig, run_robust
 from tinylarge.integrate.federated.strategy import strategy_names
 
 
@@ -145,6 +144,11 @@ def test_robust_strategies_are_registered_and_bad_values_are_named():
 SMALL = dict(dataset="digits", n_clients=10, rounds=4, partition="iid", lr=0.1)
 
 
+def run_in_process(config):
+    """``config`` on the in-process grid (Flower's objects, direct calls)."""
+    return run_robust(config.model_copy(update={"engine": "inprocess"}))
+
+
 def test_sign_flip_breaks_fedavg_and_robust_aggregators_hold():
     attack = dict(attack="sign-flip", malicious_fraction=0.2)
     clean = run_in_process(RobustConfig(**SMALL)).final_accuracy
@@ -170,8 +174,6 @@ def test_backdoor_reports_its_success_rate_and_dp_reports_epsilon():
 
 @pytest.mark.slow
 def test_fltrust_against_sign_flip_on_the_ray_simulation_engine():
-    from tinylarge.integrate.federated.robust import run_robust
-
     config = RobustConfig(
         **{**SMALL, "n_clients": 5, "rounds": 2},
         strategy="fltrust",
@@ -184,8 +186,6 @@ def test_fltrust_against_sign_flip_on_the_ray_simulation_engine():
 
 @pytest.mark.slow
 def test_dp_fedavg_on_the_deployment_engine():
-    from tinylarge.integrate.federated.robust import run_robust
-
     config = RobustConfig(
         **{**SMALL, "n_clients": 3, "rounds": 2},
         strategy="dp-fedavg",

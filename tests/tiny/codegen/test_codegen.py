@@ -142,6 +142,57 @@ def test_float_io_model_quantizes_and_dequantizes_like_tflm():
     assert verify(code, MODELS["tf_float_io"], "host", n_random=32).bit_exact
 
 
+def test_float_io_tensors_live_in_the_arena_within_tflm_planned_bytes(tmp_path):
+    """As TFLM plans its float input(0)/output(0) inside its arena, the float tensors are arena
+    tensors: <prefix>_input()/_output() are float pointers into it (the caller writes and reads in
+    place, as verify's harness does), nothing lies outside, and the arena holding them is no
+    larger than TFLM's planned activation memory (I/O included)."""
+    path = MODELS["tf_float_io"]
+    graph = load_graph(path)
+    code = generate(graph)
+    f_in, f_out = code.input.float_index, code.output.float_index
+    for t in (f_in, f_out):
+        assert graph.tensors[t].dtype == np.float32
+        assert code.plan.location[t] + graph.tensors[t].size_bytes <= code.arena_bytes
+    src, header = code.files["tl_model.c"], code.files["tl_model.h"]
+    assert "float *tl_model_input(void);" in header and "float *tl_model_output(void);" in header
+    for name, t in (("input", f_in), ("output", f_out)):
+        assert (
+            f"float *tl_model_{name}(void) {{\n"
+            f"    return (float *)((int8_t *)tl_model_arena_words + {code.plan.location[t]});"
+        ) in src
+    result = codegen(path, tmp_path / "c", measure_tflm_arena=True)
+    assert result.io_bytes_outside_arena == 0
+    assert result.arena_bytes == code.arena_bytes <= result.tflm_arena_head_bytes
+    assert result.memory_ratio <= 1.0
+    # in place both ways (int8 input over the float input, float output over the int8 output)
+    assert code.plan.location[f_in] == code.plan.location[code.input.index]
+    assert code.plan.location[f_out] == code.plan.location[code.output.index]
+    assert verify(code, path, "qemu", n_random=4).bit_exact  # in place, via the harness
+    # the caller's own buffers give the same float bits as in place (host, -Werror)
+    main = tmp_path / "main.c"
+    main.write_text(FLOAT_IO_MAIN)
+    cc = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{tmp_path / 'c'}"]
+    srcs = sorted(str(p) for p in (tmp_path / "c").glob("*.c"))
+    subprocess.run([*cc, *srcs, str(main), "-o", str(tmp_path / "app")], check=True)
+    assert subprocess.run([str(tmp_path / "app")]).returncode == 0
+
+
+FLOAT_IO_MAIN = r"""
+#include <string.h>
+#include "tl_model.h"
+int main(void) {
+  static float in[TL_MODEL_INPUT_SIZE], out[TL_MODEL_OUTPUT_SIZE];
+  int i;
+  for (i = 0; i < TL_MODEL_INPUT_SIZE; ++i) in[i] = (float)((i * 37) % 101 - 50) / 25.0f;
+  if (tl_model_invoke_f32(in, out) != 0) return 1;
+  memcpy(tl_model_input(), in, sizeof in);
+  if (tl_model_invoke_f32(NULL, NULL) != 0) return 2;
+  return memcmp(out, tl_model_output(), sizeof out) == 0 ? 0 : 3;
+}
+"""
+
+
 def test_directory_compiles_with_callers_main(tmp_path):
     """DIR holds only .c/.h files; `cc -std=c99 -Wall -Wextra -Werror DIR/*.c main.c` builds; the
     header gives shapes, scales and zero points; weights are const and the arena is the only

@@ -18,8 +18,8 @@ import numpy as np
 
 from tinylarge.data import partition_by_group, partition_dirichlet, partition_iid
 from tinylarge.errors import TinylargeError
-from tinylarge.integrate.common import server_device_split
 from tinylarge.integrate.federated.config import FederatedConfig, parse_partition
+from tinylarge.integrate.server_device import server_device_split
 
 
 @lru_cache(maxsize=4)

@@ -36,6 +36,7 @@ EvalSplit = Literal["test", "validation"]
 class Engine(StrEnum):
     SIMULATION = "simulation"  # Flower's simulation runtime (Ray)
     DEPLOYMENT = "deployment"  # a SuperLink and SuperNodes on loopback, `flwr run`
+    INPROCESS = "inprocess"  # Flower's objects, direct calls (benchmarks: no Ray start per run)
 
 
 def parse_partition(text: str) -> tuple[str, float | None]:

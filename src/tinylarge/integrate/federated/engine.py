@@ -42,6 +42,10 @@ def run_federation(
         from tinylarge.integrate.federated.deployment import run_deployment
 
         return run_deployment(config, progress), time.perf_counter() - start
+    if config.engine is Engine.INPROCESS:
+        from tinylarge.integrate.federated.inprocess import LocalGrid
+
+        return serve(LocalGrid(config.n_clients), config, progress), time.perf_counter() - start
     return simulate(config, serve, progress), time.perf_counter() - start
 
 

@@ -23,12 +23,12 @@ from tinylarge.integrate.federated.clients import ClientShare, evaluation_split
 from tinylarge.integrate.federated.config import DatasetName, DeviceName, FederatedConfig, Framework
 from tinylarge.integrate.federated.engine import run_pattern
 from tinylarge.integrate.federated.fl import (
+    configured_update,
     expected_samples,
-    local_seed,
     personalise_report,
     report,
 )
-from tinylarge.integrate.federated.local import accuracy, local_update
+from tinylarge.integrate.federated.local import accuracy
 from tinylarge.integrate.federated.pricing import Compute, training_memory_bytes
 from tinylarge.integrate.federated.server import Progress, ServerTask, serve_rounds
 
@@ -131,18 +131,8 @@ def client_train(
     config: FFMConfig, share: ClientShare, arrays: ArrayRecord, round_: int
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     model = _load(config, arrays)
-    res = local_update(
-        model,
-        tokens(config, share.x),
-        share.y,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client),
-        epochs=config.local_epochs,
-        steps=config.local_steps,
-        momentum=config.momentum,
-        forward=_forward,
-    )
+    x = tokens(config, share.x)
+    res = configured_update(config, model, x, share.y, round_, share.client, forward=_forward)
     return ArrayRecord(trainable_state(model)), report(res)
 
 

@@ -59,22 +59,24 @@ def _load(config: FederatedConfig, arrays: ArrayRecord) -> nn.Module:
     return model
 
 
+def configured_update(
+    config: FederatedConfig, model: nn.Module, x: Any, y: Any, round_: int, client: int, **kw: Any
+) -> Any:
+    """:func:`local_update` with the config's rate, batch, epochs or steps and momentum, seeded
+    by round and client (every framework's client step)."""
+    return local_update(
+        model, x, y, lr=config.lr, batch_size=config.batch_size,
+        seed=local_seed(config, round_, client), epochs=config.local_epochs,
+        steps=config.local_steps, momentum=config.momentum, **kw,
+    )  # fmt: skip
+
+
 def client_train(
     config: FederatedConfig, share: ClientShare, arrays: ArrayRecord, round_: int
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     model = _load(config, arrays)
-    res = local_update(
-        model,
-        share.x,
-        share.y,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client),
-        epochs=config.local_epochs,
-        steps=config.local_steps,
-        momentum=config.momentum,
-        proximal_mu=getattr(config, "proximal_mu", 0.0),
-    )
+    mu = getattr(config, "proximal_mu", 0.0)
+    res = configured_update(config, model, share.x, share.y, round_, share.client, proximal_mu=mu)
     return ArrayRecord(model.state_dict()), report(res)
 
 

@@ -34,8 +34,8 @@ from tinylarge.integrate.federated.clients import (
 )
 from tinylarge.integrate.federated.config import FederatedConfig, Framework
 from tinylarge.integrate.federated.engine import run_pattern
-from tinylarge.integrate.federated.fl import local_seed, personalise_report, report
-from tinylarge.integrate.federated.local import accuracy, local_update
+from tinylarge.integrate.federated.fl import configured_update, personalise_report, report
+from tinylarge.integrate.federated.local import accuracy
 from tinylarge.integrate.federated.pricing import Compute, training_memory_bytes
 from tinylarge.integrate.federated.server import Progress, ServerTask, serve_rounds
 from tinylarge.models import ModelSpec, default_student_spec
@@ -48,6 +48,9 @@ class FTLConfig(FederatedConfig):
     framework: Literal[Framework.FTL] = Framework.FTL
     teacher: ModelSpec | None = None
     pretrain_epochs: int | None = Field(None, ge=1, description="server-side backbone epochs")
+    pretrain_seed: int | None = Field(
+        None, ge=0, description="seed of the server-side teacher and backbone (default: seed)"
+    )
     momentum: float = Field(0.0, ge=0, lt=1, description="head SGD momentum (device C: none)")
     lr: float = Field(0.1, gt=0, description="head SGD learning rate")
     backbone_path: str | None = None
@@ -72,14 +75,10 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
     Returns ``{"path", "sha256", "arena_bytes", "features", "teacher_accuracy",
     "student_accuracy"}``.
     """
-    from tinylarge.integrate.common import (
-        describe,
-        model_digest,
-        train_teacher,
-        with_train_subset,
-    )
-    from tinylarge.integrate.distill import student_train_config, train_student
-    from tinylarge.integrate.losses import DistillObjective
+    from tinylarge.integrate.distill import student_train_config
+    from tinylarge.integrate.server_device import train_teacher, with_train_subset
+    from tinylarge.integrate.students import StudentRun, describe, model_digest, train_student
+    from tinylarge.train import DistillObjective
 
     ds = load_split(config.dataset, config.split_seed)
     server_idx, _ = server_and_device_indices(ds, config)
@@ -87,21 +86,20 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         from tinylarge.errors import TinylargeError
 
         raise TinylargeError("FTL needs server_fraction > 0: the LargeML side trains the backbone")
+    seed = config.seed if config.pretrain_seed is None else config.pretrain_seed
     server_ds = with_train_subset(ds, server_idx)
     teacher, teacher_result, teacher_spec = train_teacher(
-        server_ds, cache, config.teacher, seed=config.seed, progress=progress
+        server_ds, cache, config.teacher, seed=seed, progress=progress
     )
     spec = config.model or default_student_spec(ds.info)
-    student, result = train_student(
-        server_ds,
-        spec,
-        student_train_config(ds.info, config.seed, config.pretrain_epochs),
-        cache,
-        DistillObjective(alpha=0.9, temperature=4.0),
-        teacher,
-        progress,
-        "backbone",
+    run = StudentRun(
+        role="backbone",
+        data=server_ds,
+        config=student_train_config(ds.info, seed, config.pretrain_epochs),
+        objective=DistillObjective(alpha=0.9, temperature=4.0),
+        teacher=teacher,
     )
+    student, report = train_student(run, spec, cache, int8=None, progress=progress)
     entry = cache.root / "ftl" / f"{model_digest(student)}-v2"
     path, meta_path = entry / "backbone_int8.tflite", entry / "backbone.json"
     if not meta_path.is_file():
@@ -109,9 +107,9 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
         from tinylarge.tiny.runtime import TflmRuntime
 
         entry.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(seed)
         x_cal = server_ds.x_train[rng.permutation(len(server_ds.y_train))[:300]]
-        quantize_model(backbone_module(student, ds.info.input_shape), x_cal, path, seed=config.seed)
+        quantize_model(backbone_module(student, ds.info.input_shape), x_cal, path, seed=seed)
         runtime = TflmRuntime(path)
         meta = {
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -120,7 +118,7 @@ def build_backbone(config: FTLConfig, cache: ArtifactCache, progress: bool = Fal
             "teacher_accuracy": describe(
                 "teacher", teacher, teacher_spec, ds, teacher_result
             ).float_accuracy,
-            "student_accuracy": result.test_accuracy,
+            "student_accuracy": report.float_accuracy,
         }
         meta_path.write_text(json.dumps(meta))
     return {"path": str(path), **json.loads(meta_path.read_text())}
@@ -188,17 +186,7 @@ def client_train(
     config: FTLConfig, share: ClientShare, arrays: ArrayRecord, round_: int
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     head = _head(config, arrays)
-    res = local_update(
-        head,
-        _features(config, share),
-        share.y,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        seed=local_seed(config, round_, share.client),
-        epochs=config.local_epochs,
-        steps=config.local_steps,
-        momentum=config.momentum,
-    )
+    res = configured_update(config, head, _features(config, share), share.y, round_, share.client)
     return ArrayRecord(head.state_dict()), report(res)
 
 

@@ -19,6 +19,7 @@ layer output of a batch kept for the backward pass (an upper estimate: in-place 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -55,8 +56,23 @@ class Compute:
     def of(cls, name: str) -> Compute:
         return cls(load_device(name))
 
+    @cached_property
+    def cycles_per_mac(self) -> float:
+        """The core's cycles per convolution MAC: its catalog constant, or for a core QEMU runs
+        the instruction model's instructions per conv MAC (fitted to measured TFLM + CMSIS-NN
+        ops) times the calibrated cycles per instruction (``tinylarge.tiny.figures``). Modelled:
+        training is priced as int8-inference-speed MACs (a lower bound for float training)."""
+        cost = self.device.cost_model
+        if cost.conv_cycles_per_mac is not None:
+            return float(cost.conv_cycles_per_mac)
+        from tinylarge.tiny.figures import core_factor
+        from tinylarge.tiny.mcu.costmodel import load_calibration
+
+        model = load_calibration().instruction_models[cost.qemu_target]
+        return model.per_unit["conv"] * core_factor(cost.qemu_target).cpi
+
     def seconds(self, macs: float | np.ndarray) -> np.ndarray:
-        cycles = np.asarray(macs, dtype=float) * self.device.cost_model.conv_cycles_per_mac
+        cycles = np.asarray(macs, dtype=float) * self.cycles_per_mac
         return cycles / self.device.clock_hz
 
     def train_seconds(self, forward_macs: float, n_samples: float | np.ndarray) -> np.ndarray:

@@ -18,7 +18,9 @@ from fastapi import Depends, Header, HTTPException, Request
 from tinylarge.large.backends import InputKind, LargeMLBackend
 from tinylarge.large.service.batching import MicroBatcher
 from tinylarge.large.service.config import ServiceConfig
+from tinylarge.large.service.guard import Guard
 from tinylarge.large.service.metrics import Metrics
+from tinylarge.large.service.registry import Registry
 from tinylarge.large.wire import InferRequest, WireError, decode_tensor
 from tinylarge.secure.tokens import ExpiredTokenError, TokenAuthority, TokenClaims, TokenError
 
@@ -46,6 +48,10 @@ class ServiceState:
     authority: TokenAuthority
     models: dict[str, LoadedModel]
     metrics: Metrics
+    guard: Guard | None = None
+    registry: Registry | None = None
+    admin: TokenAuthority | None = None
+    bundle_keys: dict = field(default_factory=dict)  # key id -> Ed25519 public key
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -53,11 +59,17 @@ async def get_state(request: Request) -> ServiceState:
 
 
 async def require_device(
+    request: Request,
     authorization: str | None = Header(None, description="Bearer <device token>"),
     state: ServiceState = Depends(get_state),
 ) -> TokenClaims:
     """The calling device's verified claims, or 401 saying why (missing, malformed, expired)."""
     challenge = {"WWW-Authenticate": 'Bearer realm="tinylarge"'}
+    identity = request.scope.get("state", {}).get("identity")
+    if identity is not None:  # the middleware's guard already checked the token
+        if identity.device_id is None:
+            raise HTTPException(401, identity.error, challenge)
+        return TokenClaims(device_id=identity.device_id, expires_at_s=0)
     if not authorization:
         raise HTTPException(401, "missing 'Authorization: Bearer <token>' header", challenge)
     scheme, _, token = authorization.partition(" ")
@@ -69,6 +81,29 @@ async def require_device(
         raise HTTPException(401, f"expired token: {exc}", challenge) from None
     except TokenError as exc:
         raise HTTPException(401, f"unknown or invalid token: {exc}", challenge) from None
+
+
+async def require_registry(state: ServiceState = Depends(get_state)) -> Registry:
+    """The registry, or 404 saying this service runs without one."""
+    if state.registry is None:
+        raise HTTPException(404, "this service runs without a device registry (registry_url)")
+    return state.registry
+
+
+async def require_operator(
+    request: Request, state: ServiceState = Depends(get_state)
+) -> TokenClaims:
+    """An operator's verified claims (admin key), or 401/404 saying why."""
+    if state.admin is None:
+        raise HTTPException(404, "the admin API is off: set admin_secret_file in the config")
+    token = request.headers.get("authorization", "")
+    scheme, _, token = token.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "operator calls need 'Authorization: Bearer <admin token>'")
+    try:
+        return state.admin.verify(token.strip())
+    except TokenError as exc:
+        raise HTTPException(401, f"not an operator token: {exc}") from None
 
 
 async def get_model(name: str, state: ServiceState = Depends(get_state)) -> LoadedModel:

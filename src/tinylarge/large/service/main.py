@@ -7,6 +7,7 @@ reading the config JSON that ``serve`` puts in ``TINYLARGE_SERVICE_CONFIG``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,9 +21,13 @@ from tinylarge.errors import TinylargeError
 from tinylarge.large.backends import LargeMLBackend, load_backend
 from tinylarge.large.service.config import ServiceConfig
 from tinylarge.large.service.dependencies import LoadedModel, ServiceState
+from tinylarge.large.service.guard import Guard
 from tinylarge.large.service.metrics import Metrics
 from tinylarge.large.service.middleware import ServiceMiddleware
-from tinylarge.large.service.routers import inference, models, ops
+from tinylarge.large.service.ratelimit import RateLimiter
+from tinylarge.large.service.registry import Registry
+from tinylarge.large.service.routers import devices, inference, models, ops, updates
+from tinylarge.secure.keys import key_id, load_public_key
 from tinylarge.secure.tokens import TokenAuthority, read_secret
 
 CONFIG_ENV = "TINYLARGE_SERVICE_CONFIG"
@@ -45,17 +50,31 @@ def create_app(
     config: ServiceConfig,
     authority: TokenAuthority | None = None,
     backends: dict[str, LargeMLBackend] | None = None,
+    registry: Registry | None = None,
 ) -> FastAPI:
     """The service for ``config``; pass ``authority`` / ``backends`` to reuse ones already built.
 
     Without ``authority`` the token key is read from ``config.secret_file`` (auth is never off).
-    Without ``backends`` every ``config.models`` entry is loaded when the app starts.
+    Without ``backends`` every ``config.models`` entry is loaded when the app starts. Without
+    ``registry`` one is opened from ``config.registry_url`` (if set) and closed with the app.
     """
+    owns_registry = registry is None
     if authority is None:
         if config.secret_file is None:
             raise TinylargeError("the service needs a token key: set 'secret_file' in its config")
         authority = TokenAuthority(read_secret(config.secret_file), config.known_devices)
     metrics = Metrics()
+    registry = registry or (Registry(config.registry_url) if config.registry_url else None)
+    limiter = (
+        RateLimiter(config.rate_limit_rps, config.rate_limit_burst)
+        if config.rate_limit_rps is not None
+        else None
+    )
+    guard = Guard(authority, registry, limiter, config.revocation_refresh_s)
+    admin = None
+    if config.admin_secret_file is not None:
+        admin = TokenAuthority(read_secret(config.admin_secret_file))
+    bundle_keys = {key_id(k): k for k in map(load_public_key, config.bundle_public_keys)}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,11 +92,26 @@ def create_app(
             authority=authority,
             models={name: LoadedModel(backend) for name, backend in loaded.items()},
             metrics=metrics,
+            guard=guard,
+            registry=registry,
+            admin=admin,
+            bundle_keys=bundle_keys,
         )
         app.state.service = state
+        refresher = (
+            asyncio.get_running_loop().create_task(guard.refresh_forever())
+            if registry is not None
+            else None
+        )
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+            if guard.audit is not None:
+                await guard.audit.aclose()
+            if registry is not None and owns_registry:
+                registry.close()
             for model in state.models.values():
                 for batcher in model.batchers.values():
                     await batcher.aclose()
@@ -96,8 +130,19 @@ def create_app(
     app.include_router(inference.router)
     app.include_router(models.router)
     app.include_router(ops.router)
+    app.include_router(devices.router)
+    app.include_router(devices.admin)
+    app.include_router(updates.device_router)
+    app.include_router(updates.admin)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=metrics,
+        max_body_bytes=config.max_body_bytes,
+        guard=guard,
+        max_bundle_bytes=config.max_bundle_bytes,
+        rate_limit_delay_s=config.rate_limit_delay_s,
+    )
     return app
 
 

@@ -22,13 +22,20 @@ from typing import Any
 from tinylarge.errors import TinylargeError
 from tinylarge.large.service.config import ServiceConfig
 from tinylarge.large.service.main import CONFIG_ENV
+from tinylarge.secure.tls import client_verify
 
 STARTUP_TIMEOUT_S = 60.0
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", log_level: str = "warning") -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a daemon thread; yields ``http://host:port``."""
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    log_level: str = "warning",
+    tls_cert_file: str | None = None,
+    tls_key_file: str | None = None,
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a daemon thread; yields ``http(s)://host:port``."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -36,7 +43,15 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", log_level: str = "warning
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", ws="none")
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="on",
+            ws="none",
+            ssl_certfile=tls_cert_file,
+            ssl_keyfile=tls_key_file,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -46,7 +61,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", log_level: str = "warning
             if not thread.is_alive() or time.monotonic() > deadline_s:
                 raise TinylargeError("the service did not start (see its log above)")
             time.sleep(0.01)
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls_cert_file else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -60,7 +75,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen | None = None) -> dict:
+def wait_healthy(
+    base_url: str, process: subprocess.Popen | None = None, verify: bool | str = True
+) -> dict:
     """Poll ``GET /health`` until it answers 200 (bounded by ``STARTUP_TIMEOUT_S``)."""
     import httpx
 
@@ -69,7 +86,7 @@ def wait_healthy(base_url: str, process: subprocess.Popen | None = None) -> dict
         if process is not None and process.poll() is not None:
             raise TinylargeError(f"the service exited with status {process.returncode}")
         try:
-            r = httpx.get(f"{base_url}/health", timeout=2.0)
+            r = httpx.get(f"{base_url}/health", timeout=2.0, verify=client_verify(verify))
             if r.status_code == 200:
                 return r.json()
         except httpx.HTTPError:
@@ -78,12 +95,14 @@ def wait_healthy(base_url: str, process: subprocess.Popen | None = None) -> dict
     raise TinylargeError(f"the service at {base_url} did not become healthy")
 
 
-@contextlib.contextmanager
-def serve_in_subprocess(
-    config: ServiceConfig, workers: int = 1, host: str = "127.0.0.1", log_level: str = "warning"
-) -> Iterator[str]:
-    """Run the service for ``config`` as ``uvicorn`` with ``workers`` processes; yields its URL."""
-    port = free_port(host)
+def start_service(
+    config: ServiceConfig,
+    port: int,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    log_level: str = "warning",
+) -> subprocess.Popen:
+    """Start ``uvicorn`` for ``config`` in its own process group (``os.killpg`` stops it all)."""
     cmd = [
         sys.executable,
         "-m",
@@ -102,11 +121,23 @@ def serve_in_subprocess(
         "--ws",
         "none",
     ]
+    if config.tls_cert_file is not None:
+        cmd += ["--ssl-certfile", config.tls_cert_file, "--ssl-keyfile", str(config.tls_key_file)]
     env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
-    process = subprocess.Popen(cmd, env=env)
+    return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+
+@contextlib.contextmanager
+def serve_in_subprocess(
+    config: ServiceConfig, workers: int = 1, host: str = "127.0.0.1", log_level: str = "warning"
+) -> Iterator[str]:
+    """Run the service for ``config`` as ``uvicorn`` with ``workers`` processes; yields its URL."""
+    port = free_port(host)
+    process = start_service(config, port, workers, host, log_level)
     try:
-        base_url = f"http://{host}:{port}"
-        wait_healthy(base_url, process)
+        scheme = "https" if config.tls_cert_file else "http"
+        base_url = f"{scheme}://{host}:{port}"
+        wait_healthy(base_url, process, verify=config.tls_cert_file or True)
         yield base_url
     finally:
         process.terminate()

@@ -9,8 +9,9 @@ Public API::
     result = codegen("model.tflite", "out_dir", prefix="tl_model")
 
 Modules: ``quantmath`` (pure integer arithmetic), ``lower`` (ops), ``planner`` (memory),
-``emit`` (files), ``toolchain`` (gcc / arm-none-eabi-gcc / QEMU), ``verify`` (against TFLM),
-``kernels/`` (the hand-written C kernel library).
+``emit`` (files), ``verify`` (against TFLM),
+``kernels/`` (the hand-written C kernel library). Instructions, flash and RAM on an emulated
+Cortex-M are measured by :mod:`tinylarge.tiny.mcu.generated`, the same way as TFLM's.
 """
 
 from tinylarge.tiny.codegen.api import CodegenResult, codegen

@@ -89,17 +89,15 @@ class CodegenResult:
 
 def flash_of(code: GeneratedCode, target: str = "cortex-m4") -> int | None:
     """Flash bytes of the generated code (model + kernels) on ``target`` at -Os, measured by
-    linking; ``None`` when the cross compiler is not installed."""
+    linking (:func:`tinylarge.tiny.mcu.generated.firmware_sizes`); ``None`` when the cross
+    compiler is not installed."""
     import shutil
-    import tempfile
 
-    from tinylarge.tiny import toolchain
-    from tinylarge.tiny.codegen.measure import link_sizes
+    from tinylarge.tiny.mcu.generated import firmware_sizes
 
     if shutil.which("arm-none-eabi-gcc") is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="tl_flash_") as tmp:
-        return link_sizes(code, Path(tmp), toolchain.get_target(target), "-Os")[0]
+    return firmware_sizes(code, target, "-Os")[0]
 
 
 def codegen(

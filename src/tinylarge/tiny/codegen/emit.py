@@ -28,7 +28,7 @@ from tinylarge.errors import TinylargeError, UnknownNameError
 from tinylarge.tiny.codegen import luts
 from tinylarge.tiny.codegen.fuse import fuse_pads
 from tinylarge.tiny.codegen.lower import Context, Lowered, lower_op
-from tinylarge.tiny.codegen.lower_common import REVERSE, SCRATCH, c_float_array
+from tinylarge.tiny.codegen.lower_common import REVERSE, SCRATCH, Overlap, c_float_array
 from tinylarge.tiny.codegen.planner import MemoryPlan, OpMemory, plan_memory
 from tinylarge.tiny.codegen.stream import stream_stages
 from tinylarge.tiny.graph import Graph, Op, Tensor
@@ -165,16 +165,33 @@ def lower_graph(
 
 
 def plan_graph(
-    graph: Graph, ops: list[Op], lowered: list[Lowered], c_in: int, c_out: int, overlap: bool
+    graph: Graph, ops: list[Op], lowered: list[Lowered], c_in: Edge, c_out: Edge, overlap: bool
 ) -> MemoryPlan:
+    """Plan ``ops`` (positions as emitted). A float-I/O model's float tensors are planned too, as
+    TFLM plans them: the edge QUANTIZE runs first (its float input dies there; the int8 output may
+    start at or before it, written first to last) and the edge DEQUANTIZE last (its float output
+    lives to the end and may start at or after its int8 input, written last to first)."""
     sizes: dict[int, int] = {}
     mem = []
+    if c_in.float_index is not None:
+        f = c_in.float_index
+        mem.append(OpMemory([f], [c_in.index], overlaps=(Overlap(f, c_in.index, 0, None),)))
     for op, low in zip(ops, lowered, strict=True):
         ins, outs = _activations(graph, op)
-        for i in ins + outs:
-            sizes[i] = graph.tensors[i].size_bytes
         mem.append(OpMemory(ins, outs, low.view, low.scratch_bytes, low.overlaps))
-    return plan_memory(mem, sizes, [c_in], [c_out], overlap=overlap)
+    if c_out.float_index is not None:
+        f = c_out.float_index
+        mem.append(OpMemory([c_out.index], [f], overlaps=(Overlap(c_out.index, f, None, 0),)))
+    for m in mem:
+        for i in [*m.inputs, *m.outputs]:
+            sizes[i] = graph.tensors[i].size_bytes
+    model_in = c_in.index if c_in.float_index is None else c_in.float_index
+    model_out = c_out.index if c_out.float_index is None else c_out.float_index
+    plan = plan_memory(mem, sizes, [model_in], [model_out], overlap=overlap)
+    if c_in.float_index is not None:  # back to the emitted ops' positions
+        plan.scratch = {k - 1: v for k, v in plan.scratch.items() if k >= 1}
+        plan.reverse = {k - 1: v for k, v in plan.reverse.items() if k >= 1}
+    return plan
 
 
 def _greedy_order(graph: Graph, ops: list[Op], keep: set[int]) -> list[int]:
@@ -236,14 +253,14 @@ def generate(
     if stream:
         ops, lowered, streamed = stream_stages(
             graph, ops, lowered, {c_in.index, c_out.index},
-            lambda o, lw: plan_graph(graph, o, lw, c_in.index, c_out.index, overlap).arena_bytes,
+            lambda o, lw: plan_graph(graph, o, lw, c_in, c_out, overlap).arena_bytes,
         )  # fmt: skip
     # execution order: the model's, or a memory-greedy topological order if its plan is smaller
-    plan = plan_graph(graph, ops, lowered, c_in.index, c_out.index, overlap)
+    plan = plan_graph(graph, ops, lowered, c_in, c_out, overlap)
     order = _greedy_order(graph, ops, {c_in.index, c_out.index})
     if order != list(range(len(ops))):
         ops2, low2 = [ops[i] for i in order], [lowered[i] for i in order]
-        plan2 = plan_graph(graph, ops2, low2, c_in.index, c_out.index, overlap)
+        plan2 = plan_graph(graph, ops2, low2, c_in, c_out, overlap)
         if plan2.arena_bytes < plan.arena_bytes:
             ops, lowered, plan = ops2, low2, plan2
     header = _header(graph, prefix, c_in, c_out, plan.arena_bytes)
@@ -294,23 +311,45 @@ def _edge_defines(up: str, side: str, e: Edge) -> str:
     )
 
 
+def _io_type(e: Edge) -> str:
+    return "int8_t" if e.float_index is None else "float"
+
+
 def _header(graph: Graph, prefix: str, c_in: Edge, c_out: Edge, arena_bytes: int) -> str:
     up = prefix.upper()
+    f_in, f_out = c_in.float_index is not None, c_out.float_index is not None
     float_api = ""
-    if c_in.float_index is not None:
+    if f_in:
         float_api += (
-            f"/* The model takes float input: quantize {up}_INPUT_SIZE floats into "
-            f"{prefix}_input(). */\n"
+            f"/* Float input: {prefix}_input() holds {up}_INPUT_SIZE floats inside the arena (as\n"
+            f" * TFLM's float input(0)). QUANTIZE `input` (NULL or {prefix}_input(): in place)\n"
+            f" * into the int8 tensor {prefix}_invoke() reads. */\n"
             f"void {prefix}_quantize_input(const float *input);\n"
         )
-    if c_out.float_index is not None:
+    if f_out:
         float_api += (
-            f"/* The model returns float output: dequantize {prefix}_output() into "
-            f"{up}_OUTPUT_SIZE floats. */\n"
+            f"/* Float output: DEQUANTIZE the int8 result into `output` ({up}_OUTPUT_SIZE floats;\n"
+            f" * NULL or {prefix}_output(): in place, inside the arena). */\n"
             f"void {prefix}_dequantize_output(float *output);\n"
         )
-    if c_in.float_index is not None and c_out.float_index is not None:
-        float_api += f"int {prefix}_invoke_f32(const float *input, float *output);\n"
+    if f_in and f_out:
+        float_api += (
+            f"/* quantize_input(input), invoke(NULL, NULL), dequantize_output(output): the whole\n"
+            f" * model, as TFLM's Invoke(); NULL keeps each side in place in the arena. */\n"
+            f"int {prefix}_invoke_f32(const float *input, float *output);\n"
+        )
+    invoke_doc = (
+        f"/* Runs the model. `input` ({up}_INPUT_SIZE values) is copied into the arena unless\n"
+        f" * it is {prefix}_input() (or NULL: already there); the result is copied to `output`\n"
+        f" * ({up}_OUTPUT_SIZE values) unless it is {prefix}_output() or NULL. The arena input\n"
+        " * is overwritten by the run. Returns 0. */\n"
+    )
+    if f_in or f_out:
+        invoke_doc = (
+            "/* Runs the int8 graph between the float edges: `input` (int8, NULL: already in the\n"
+            "   arena, e.g. by quantize_input) and `output` (int8, NULL: left in the arena for\n"
+            "   dequantize_output) are copied otherwise. Returns 0. */\n"
+        )
     return (
         _banner(graph, f"{prefix}.h - int8 model API")
         + f"#ifndef {up}_H_\n#define {up}_H_\n\n#include <stdint.h>\n\n"
@@ -318,16 +357,14 @@ def _header(graph: Graph, prefix: str, c_in: Edge, c_out: Edge, arena_bytes: int
         + "/* int8 tensors, NHWC; real value = SCALE * (q - ZERO_POINT) */\n"
         + _edge_defines(up, "INPUT", c_in)
         + _edge_defines(up, "OUTPUT", c_out)
-        + "/* one static arena holds the input, the output and every intermediate tensor */\n"
+        + "/* one static arena holds the input, the output (float ones too) and every\n"
+        + " * intermediate tensor */\n"
         + f"#define {up}_ARENA_BYTES {arena_bytes}\n\n"
-        + f"/* Runs the model. `input` ({up}_INPUT_SIZE values) is copied into the arena unless\n"
-        + f" * it is {prefix}_input() (or NULL: already there); the result is copied to `output`\n"
-        + f" * ({up}_OUTPUT_SIZE values) unless it is {prefix}_output() or NULL. The arena input\n"
-        + " * is overwritten by the run. Returns 0. */\n"
+        + invoke_doc
         + f"int {prefix}_invoke(const int8_t *input, int8_t *output);\n"
-        + "/* Zero-copy I/O: the input and output tensors inside the arena. */\n"
-        + f"int8_t *{prefix}_input(void);\n"
-        + f"int8_t *{prefix}_output(void);\n"
+        + "/* Zero-copy I/O: the model's input and output tensors inside the arena. */\n"
+        + f"{_io_type(c_in)} *{prefix}_input(void);\n"
+        + f"{_io_type(c_out)} *{prefix}_output(void);\n"
         + float_api
         + "\n#ifdef __cplusplus\n}\n#endif\n\n"
         + f"#endif /* {up}_H_ */\n"
@@ -359,8 +396,9 @@ def _source(
         f"/* Hook after each op (node index), e.g. for per-op instruction counts. */\n"
         f"#ifndef {up}_OP_DONE\n#define {up}_OP_DONE(node) ((void)0)\n#endif\n",
         "/* One static arena (32-bit words: 4-byte aligned) holds every tensor, the model's\n"
-        f" * input and output included, at offsets planned ahead of time (order '{plan.order}';\n"
-        f" * {plan.n_overlapping} outputs overlap their input). Const data stays in flash. */\n"
+        " * input and output (float ones too) included, at offsets planned ahead of time\n"
+        f" * (order '{plan.order}'; {plan.n_overlapping} outputs overlap their input). Const data\n"
+        " * stays in flash. */\n"
         f"static uint32_t {prefix}_arena_words[{words}];\n",
     ]
     for i, low in enumerate(lowered):
@@ -373,10 +411,13 @@ def _source(
             body.append(f"    /* node {op.index}: {op.opcode} */")
         body.append(f"    {call}")
         body.append(f"    {up}_OP_DONE({op.index});")
-    parts.append(
-        f"int8_t *{prefix}_input(void) {{ return (int8_t *){prefix}_arena_words + {in_off}; }}\n\n"
-        f"int8_t *{prefix}_output(void) {{ return (int8_t *){prefix}_arena_words + {out_off}; }}\n"
-    )
+    model_in = c_in.index if c_in.float_index is None else c_in.float_index
+    model_out = c_out.index if c_out.float_index is None else c_out.float_index
+    for name, e, t in (("input", c_in, model_in), ("output", c_out, model_out)):
+        parts.append(
+            f"{_io_type(e)} *{prefix}_{name}(void) {{\n    return ({_io_type(e)} *)"
+            f"((int8_t *){prefix}_arena_words + {plan.location[t]});\n}}\n"
+        )
     parts.append(
         f"int {prefix}_invoke(const int8_t *input, int8_t *output) {{\n"
         f"    int8_t *const arena = (int8_t *){prefix}_arena_words;\n"
@@ -387,29 +428,34 @@ def _source(
         f"        memmove(output, arena + {out_off}, {up}_OUTPUT_SIZE);\n    }}\n"
         "    return 0;\n}\n"
     )
-    parts += _float_api(prefix, c_in, c_out, in_off, out_off)
+    parts += _float_api(prefix, plan, c_in, c_out)
     return "\n".join(parts)
 
 
-def _float_api(prefix: str, c_in: Edge, c_out: Edge, in_off: int, out_off: int) -> list[str]:
+def _float_api(prefix: str, plan: MemoryPlan, c_in: Edge, c_out: Edge) -> list[str]:
     up, arena = prefix.upper(), f"(int8_t *){prefix}_arena_words"
     parts = []
     if c_in.float_index is not None:
         parts.append(
-            f"/* QUANTIZE at the model input (TFLM quantize.h) */\n"
+            f"/* QUANTIZE at the model input (TFLM quantize.h); in place from {prefix}_input():\n"
+            " * the int8 tensor starts at or before the float one and is written first to last */\n"
             f"void {prefix}_quantize_input(const float *input) {{\n"
-            f"    {prefix}_quantize_f32(input, {arena} + {in_off}, {up}_INPUT_SIZE, "
+            f"    {prefix}_quantize_f32(input != NULL ? input : {prefix}_input(), "
+            f"{arena} + {plan.location[c_in.index]}, {up}_INPUT_SIZE, "
             f"{luts.float_repr(c_in.scale)}, {c_in.zero_point});\n}}\n"
         )
     if c_out.float_index is not None:
         parts.append(
-            "/* DEQUANTIZE at the model output (TFLM dequantize.h), one float per int8 value */\n"
+            "/* DEQUANTIZE at the model output (TFLM dequantize.h), one float per int8 value,\n"
+            f" * last to first: in place into {prefix}_output(), which starts at or after the\n"
+            " * int8 tensor */\n"
             + c_float_array(
                 f"{prefix}_dequantize_lut", luts.dequantize_lut(c_out.scale, c_out.zero_point)
             )
             + f"\nvoid {prefix}_dequantize_output(float *output) {{\n"
-            f"    {prefix}_dequantize_f32({prefix}_dequantize_lut, {arena} + {out_off}, output, "
-            f"{up}_OUTPUT_SIZE);\n}}\n"
+            f"    {prefix}_dequantize_f32({prefix}_dequantize_lut, "
+            f"{arena} + {plan.location[c_out.index]}, "
+            f"output != NULL ? output : {prefix}_output(), {up}_OUTPUT_SIZE);\n}}\n"
         )
     if c_in.float_index is not None and c_out.float_index is not None:
         parts.append(

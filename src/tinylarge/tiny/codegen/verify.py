@@ -4,8 +4,9 @@
 it is cross-compiled for a Cortex-M target (the DSP kernels on M4/M7/M33) with the inputs baked
 into the firmware, run under ``qemu-system-arm`` with semihosting, and prints its outputs as hex.
 The oracle is the ``tflite-micro`` interpreter on the same inputs. Models with float I/O (QUANTIZE
-in, DEQUANTIZE out at the edges) are fed floats through ``<prefix>_quantize_input`` and compared
-float bit for float bit through ``<prefix>_dequantize_output``.
+in, DEQUANTIZE out at the edges) get floats written to ``<prefix>_input()`` (inside the arena),
+quantized in place, and are compared float bit for float bit on ``<prefix>_output()`` after
+``<prefix>_dequantize_output(NULL)``.
 """
 
 from __future__ import annotations
@@ -134,13 +135,14 @@ def _harness(code: GeneratedCode, baked: np.ndarray | None = None) -> str:
     return HARNESS.format(
         prefix=p, P=up, inputs=inputs,
         in_t="float" if f_in else "int8_t", out_t="float" if f_out else "int8_t",
+        # the caller writes and reads the model's tensors in place in the arena (float ones too)
         load_input=(
-            f"{p}_quantize_input(in_buf);" if f_in
-            else f"memcpy({p}_input(), in_buf, sizeof in_buf);"
+            f"memcpy({p}_input(), in_buf, sizeof in_buf);"
+            + (f" {p}_quantize_input(NULL);" if f_in else "")
         ),
         store_output=(
-            f"{p}_dequantize_output(out_buf);" if f_out
-            else f"memcpy(out_buf, {p}_output(), sizeof out_buf);"
+            (f"{p}_dequantize_output(NULL); " if f_out else "")
+            + f"memcpy(out_buf, {p}_output(), sizeof out_buf);"
         ),
     )  # fmt: skip
 

@@ -22,6 +22,7 @@ from tinylarge.large.service.dependencies import (
     require_device,
 )
 from tinylarge.large.wire import InferRequest, InferResponse
+from tinylarge.tiny.gates import softmax
 
 ERRORS = {
     401: {"description": "missing, unknown or expired device token"},
@@ -32,13 +33,6 @@ ERRORS = {
 }
 
 router = APIRouter(prefix="/v1", tags=["inference"], dependencies=[Depends(require_device)])
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, shifted by the row max for numerical safety."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 async def run(model: LoadedModel, body: InferRequest, cut: int, state: ServiceState) -> dict:

@@ -115,5 +115,6 @@ void tl_quantize_f32(const float *input, int8_t *output, int32_t size, float sca
 
 void tl_dequantize_f32(const float *lut, const int8_t *input, float *output, int32_t size) {
   int32_t i;
-  for (i = 0; i < size; ++i) output[i] = lut[(uint8_t)input[i]];
+  /* last to first: the float output may start at or after the int8 input (in place) */
+  for (i = size - 1; i >= 0; --i) output[i] = lut[(uint8_t)input[i]];
 }

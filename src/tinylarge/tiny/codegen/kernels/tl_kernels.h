@@ -174,7 +174,9 @@ typedef struct {
 void tl_softmax_s8(const tl_softmax_params_t *p, const int32_t *exp_lut, const int8_t *input,
                    int8_t *output);
 
-/* QUANTIZE float -> int8 (round half away from zero) and DEQUANTIZE int8 -> float (a table). */
+/* QUANTIZE float -> int8 (round half away from zero; first to last, so the int8 output may
+ * start at or before the float input) and DEQUANTIZE int8 -> float (a table; last to first, so
+ * the float output may start at or after the int8 input). */
 void tl_quantize_f32(const float *input, int8_t *output, int32_t size, float scale,
                      int32_t zero_point);
 void tl_dequantize_f32(const float *lut, const int8_t *input, float *output, int32_t size);

@@ -1,4 +1,7 @@
-"""Distillation objectives: pure functions of logits and features, no I/O and no state.
+"""Training objectives of ``fit``: cross-entropy, soft targets, attention transfer (pure functions).
+
+A teacher is just a module: ``fit`` runs it on each augmented batch and hands its logits (and
+feature maps) to the objective, so plain training and distillation share one loop.
 
 - Soft targets (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network",
   arXiv:1503.02531): ``L = alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T))
@@ -78,10 +81,10 @@ def attention_transfer_loss(
 
 @dataclass(frozen=True)
 class DistillObjective:
-    """The training loss of a student: hard labels, soft targets, optional attention transfer.
+    """The training loss: hard labels, soft targets, optional attention transfer.
 
-    ``alpha = 0`` and ``attention_weight = 0`` give plain cross-entropy: the "same student trained
-    without the teacher" baseline runs through exactly the same code.
+    ``alpha = 0`` and ``attention_weight = 0`` give plain cross-entropy (with ``label_smoothing``):
+    the "same student trained without the teacher" baseline runs through exactly the same code.
     """
 
     alpha: float = 0.0
