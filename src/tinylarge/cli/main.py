@@ -36,6 +36,7 @@ MODULES = {
     "federate_cmd": ("federate",),
     "secure_cmd": ("keys", "bundle"),
     "intent_cmd": ("intent",),
+    "robust_cmd": ("robust",),
 }
 COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
 

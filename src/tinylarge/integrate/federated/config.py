@@ -27,6 +27,7 @@ class Framework(StrEnum):
     SL = "sl"
     FSL = "fsl"
     FFM = "ffm"
+    ROBUST = "robust"  # FL under poisoning attacks / with client-level DP (issue 15)
 
 
 EvalSplit = Literal["test", "validation"]

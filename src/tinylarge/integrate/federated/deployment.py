@@ -48,8 +48,8 @@ packages = ["."]
 publisher = "tinylarge"
 
 [tool.flwr.app.components]
-serverapp = "tinylarge.integrate.federated.apps:server_app"
-clientapp = "tinylarge.integrate.federated.apps:client_app"
+serverapp = "{apps}:server_app"
+clientapp = "{apps}:client_app"
 
 [tool.flwr.app.config]
 {key} = '''{config}'''
@@ -209,20 +209,26 @@ def federation(n_nodes: int, workdir: Path) -> Iterator[Federation]:
         fed.stopped_pids = fed.stop()
 
 
-def write_app(app_dir: Path, config: FederatedConfig, result: Path) -> Path:
+APPS = "tinylarge.integrate.federated.apps"
+
+
+def write_app(app_dir: Path, config: FederatedConfig, result: Path, apps: str = APPS) -> Path:
     app_dir.mkdir(parents=True, exist_ok=True)
     (app_dir / "pyproject.toml").write_text(
-        PYPROJECT.format(key=CONFIG_KEY, config=config.to_json(), result=str(result))
+        PYPROJECT.format(key=CONFIG_KEY, config=config.to_json(), result=str(result), apps=apps)
     )
     return app_dir
 
 
-def run_deployment(config: FederatedConfig, progress: Any = None) -> dict[str, Any]:
-    """Start the federation, run ``config`` on it, stop it; the ServerApp's payload."""
+def run_deployment(
+    config: FederatedConfig, progress: Any = None, apps: str = APPS
+) -> dict[str, Any]:
+    """Start the federation, run ``config`` on it, stop it; the ServerApp's payload. ``apps``
+    names the module holding ``server_app`` and ``client_app`` (default: the frameworks')."""
     with tempfile.TemporaryDirectory(prefix="tl_flwr_") as tmp:
         work = Path(tmp)
         result = work / "result.json"
-        app = write_app(work / "app", config, result)
+        app = write_app(work / "app", config, result, apps)
         with federation(config.n_clients, work) as fed:
             run_id = fed.submit(app)
             deadline, checked = time.monotonic() + RUN_TIMEOUT_S, time.monotonic()

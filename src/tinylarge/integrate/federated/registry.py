@@ -17,6 +17,7 @@ MODULES = {
     Framework.SL: "sl",
     Framework.FSL: "fsl",
     Framework.FFM: "ffm",
+    Framework.ROBUST: "robust",
 }
 CONFIG_CLASSES = {
     Framework.FL: "FLConfig",
@@ -26,6 +27,7 @@ CONFIG_CLASSES = {
     Framework.SL: "SLConfig",
     Framework.FSL: "FSLConfig",
     Framework.FFM: "FFMConfig",
+    Framework.ROBUST: "RobustConfig",
 }
 
 

@@ -17,18 +17,10 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedAvgM, FedProx, Strategy
 
+from tinylarge.integrate.federated.defences import ALL_NODES as _ALL
+from tinylarge.integrate.federated.defences import ROBUST_STRATEGIES
 from tinylarge.integrate.federated.ledger import Ledger
 from tinylarge.integrate.federated.selection import Selector
-
-# Every wrapped strategy trains all the nodes of the view it is given and leaves evaluation to
-# the server (centralised test accuracy), so the wrapper alone decides who takes part.
-_ALL = {
-    "fraction_train": 1.0,
-    "fraction_evaluate": 0.0,
-    "min_train_nodes": 1,
-    "min_evaluate_nodes": 0,
-    "min_available_nodes": 1,
-}
 
 STRATEGIES: dict[str, Callable[[Any], Strategy]] = {
     "fedavg": lambda c: FedAvg(**_ALL),
@@ -41,6 +33,8 @@ STRATEGIES: dict[str, Callable[[Any], Strategy]] = {
         server_momentum=getattr(c, "server_momentum", 0.0),
     ),
 }
+
+STRATEGIES.update(ROBUST_STRATEGIES)  # issue 15: Krum ... Bulyan, FLTrust, DP-FedAvg
 
 
 def strategy_names() -> list[str]:
