@@ -8,7 +8,7 @@ from tinylarge.scenario import default_scenario, load_scenario
 
 def test_embedded_default_is_the_mnist5k_demo():
     s = default_scenario()
-    assert (s.name, s.dataset, s.seed) == ("demo", "mnist5k", 0)
+    assert (s.name, s.dataset, s.seed) == ("smart-camera", "mnist5k", 0)
     assert s.teacher.spec is None  # None = the tuned preset for the dataset
 
 

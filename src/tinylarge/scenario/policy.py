@@ -62,7 +62,9 @@ class PolicyState:
             kind = "local"
         if kind == "local":
             return np.zeros(len(scores), dtype=bool)
-        mask = np.ones(len(scores), dtype=bool) if kind == "offload-all" else scores < self.threshold
+        mask = (
+            np.ones(len(scores), dtype=bool) if kind == "offload-all" else scores < self.threshold
+        )
         cap = self.max_offload[group]
         cap = latency_cap if cap is None else min(cap, latency_cap)
         limit = int(np.floor(cap * len(scores) + 1e-9))

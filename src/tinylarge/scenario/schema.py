@@ -1,4 +1,4 @@
-"""The scenario schema (pydantic), loaded from YAML; the default is ``scenarios/demo.yaml``."""
+"""The scenario schema (pydantic), loaded from YAML; built-ins live in ``scenarios/*.yaml``."""
 
 from __future__ import annotations
 
@@ -146,6 +146,29 @@ def with_overrides(scenario: Scenario, **overrides: object) -> Scenario:
 
 
 def default_scenario() -> Scenario:
-    """The embedded default scenario that ``tinylarge demo`` runs."""
-    text = resources.files("tinylarge.scenario").joinpath("scenarios/demo.yaml").read_text()
-    return _validate(yaml.safe_load(text), "demo.yaml (embedded)")
+    """The embedded default scenario that ``tinylarge demo`` runs (``smart-camera``)."""
+    return builtin_scenario("smart-camera")
+
+
+def builtin_names() -> list[str]:
+    """The scenarios shipped in the package (``scenarios/*.yaml``), sorted."""
+    folder = resources.files("tinylarge.scenario").joinpath("scenarios")
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def builtin_scenario(name: str) -> Scenario:
+    """A built-in scenario by name; an unknown name lists the valid ones."""
+    valid = builtin_names()
+    if name not in valid:
+        raise TinylargeError(f"unknown scenario {name!r}; valid: {', '.join(valid)}")
+    text = resources.files("tinylarge.scenario").joinpath(f"scenarios/{name}.yaml").read_text()
+    return _validate(yaml.safe_load(text), f"{name}.yaml (built in)")
+
+
+def scenario_from(source: str | Path) -> Scenario:
+    """A YAML file's scenario, or the built-in one ``source`` names (when no such file exists)."""
+    if not Path(source).exists() and str(source) in builtin_names():
+        return builtin_scenario(str(source))
+    return load_scenario(source)

@@ -69,6 +69,9 @@ class LoopConfig(_Section):
     epochs: int = Field(3, ge=1, le=100, description="fine-tuning epochs per re-distillation")
     lr: float = Field(1e-3, gt=0.0)
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's soft targets")
+    pool_share: float = Field(
+        0.3, ge=0.0, lt=1.0, description="least share of an epoch the labelled offloads make up"
+    )
     recover_window_ticks: int = Field(
         3, ge=1, description="ticks averaged for the pre-drift and final accuracy"
     )
@@ -86,6 +89,12 @@ class SecurityConfig(_Section):
     min_canary_samples: int = Field(16, ge=1)
     max_accuracy_drop: float = Field(0.05, ge=0.0, le=1.0)
     probe_samples: int = Field(50, ge=1, description="labelled samples of the device self-test")
+    self_test_margin: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="self-test floor: factory model's probe accuracy minus this",
+    )
     tamper_update: int | None = Field(None, ge=1)
 
 

@@ -124,3 +124,20 @@ def offload_cascade(ctx: RunContext) -> None:
     summary["device"] = ctx.scenario.device
     summary["student_int8_agreement_with_teacher"] = summary.pop("student_teacher_agreement")
     ctx.metrics["cascade"] = summary
+
+
+def closed_loop(ctx: RunContext) -> None:
+    """The closed loop over simulated time (:mod:`tinylarge.scenario.loop`); off when the
+    scenario's ``loop`` is null."""
+    if ctx.scenario.loop is None:
+        return
+    from tinylarge.scenario.loop import run_loop
+
+    ctx.metrics["loop"] = run_loop(ctx, intent_mapper=ctx.artifacts.get("intent_mapper"))
+
+
+def write_report(ctx: RunContext) -> None:
+    """``report.html`` (self-contained) and ``plots/*.png`` beside it."""
+    from tinylarge.scenario.report import write_html_report
+
+    ctx.metrics["report"] = str(write_html_report(ctx.metrics, ctx.run_dir))

@@ -43,7 +43,7 @@ class ModelVersion:
 
 @dataclass
 class LoopData:
-    """The training view ``fit`` and ``finish_int8`` read: original train set plus labelled offloads."""
+    """What ``fit`` and ``finish_int8`` read: the original train set plus the labelled offloads."""
 
     info: Any
     x_train: np.ndarray
@@ -68,10 +68,14 @@ def redistill(
 ) -> ModelVersion:
     """A new student version from ``parent``, fine-tuned on the train set plus the offloaded pool
     (labels: the teacher's argmax; soft targets: the teacher's logits, weight ``loop.alpha``)."""
+    # the offloads are few next to the training set: repeat them up to ``pool_share`` of an epoch
+    n_train, n_pool = len(dataset.y_train), len(pool_y_teacher)
+    share = loop.pool_share
+    repeat = max(1, int(np.ceil(share * n_train / ((1.0 - share) * max(n_pool, 1)))))
     data = LoopData(
         info=dataset.info,
-        x_train=np.concatenate([dataset.x_train, pool_x]).astype(np.float32),
-        y_train=np.concatenate([dataset.y_train, pool_y_teacher]).astype(np.int64),
+        x_train=np.concatenate([dataset.x_train, *[pool_x] * repeat]).astype(np.float32),
+        y_train=np.concatenate([dataset.y_train, *[pool_y_teacher] * repeat]).astype(np.int64),
         x_test=dataset.x_test,
         y_test=dataset.y_test,
         seed=dataset.seed,
@@ -103,6 +107,7 @@ def redistill(
         "dataset": array_digest(dataset.x_train, dataset.y_train),
         "config": config.model_dump(mode="json"),
         "alpha": loop.alpha,
+        "repeat": repeat,
     }
     model, result = cache.get_or_train(parts, spec, meta, train, seed=seed)
     model.eval()
