@@ -82,12 +82,7 @@ def test_run_refuses_an_unknown_key_with_the_valid_ones(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tinylarge.cli", "run", str(bad)],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 2
-    assert (
-        out.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            f"error: tinylarge run: invalid scenario '{bad}': loop.durations: unknown key 'durations'; valid: "
-            "duration_ticks, tick_s"
-        )
-    )
+    last = out.stderr.strip().splitlines()[-1]
+    expected = f"error: tinylarge run: invalid scenario '{bad}': loop.durations: unknown key"
+    assert last.startswith(f"{expected} 'durations'; valid: duration_ticks, tick_s")
     assert not (tmp_path / "runs").exists()

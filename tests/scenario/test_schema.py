@@ -26,7 +26,10 @@ def test_full_scenario_round_trips(tmp_path):
     ("text", "message"),
     [
         ("dataset: cifar10\n", "dataset: unknown dataset 'cifar10'; valid: mnist5k"),
-        ("datset: digits\n", "datset: unknown key 'datset'; valid: name, description, dataset, seed"),
+        (
+            "datset: digits\n",
+            "datset: unknown key 'datset'; valid: name, description, dataset, seed",
+        ),
         ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
         ("student: {spec: {name: vit}}\n", "unknown model 'vit'; valid: cnn1d"),
         ("name: [unclosed\n", "is not valid YAML"),

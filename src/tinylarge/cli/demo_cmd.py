@@ -87,7 +87,10 @@ def run(
         ..., help="Scenario YAML file, or the name of a built-in scenario (tinylarge scenarios)."
     ),
     runs_dir: Path | None = typer.Option(
-        None, "--runs-dir", click_type=OUT_DIR, help="Instead of the scenario's runs folder."
+        None,
+        "--runs-dir",
+        click_type=OUT_DIR,
+        help="Instead of the scenario's runs folder (default: keep it).",
     ),
     cache_dir: Path | None = typer.Option(
         None, "--cache-dir", click_type=OUT_DIR, help="Trained-model cache (default as demo)."
