@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from tinylarge.errors import TinylargeError
-from tinylarge.integrate.calibration import offload_curve
 from tinylarge.large.updater import probe_accuracy
 from tinylarge.scenario.drift import class_weights, drifted_inputs
 from tinylarge.scenario.fleet import (
@@ -32,6 +31,7 @@ from tinylarge.scenario.fleet import (
     sign_for,
     start_rollout,
 )
+from tinylarge.scenario.metrics import measure_tick, summarize
 from tinylarge.scenario.policy import PolicyState, apply_change
 from tinylarge.scenario.schema import Scenario
 from tinylarge.scenario.update import ModelVersion, redistill, tamper
@@ -186,7 +186,6 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     seen: set[tuple[str, int]] = set()
     new_since_update = 0
     fleet_version, rollout, n_updates, closed = 1, None, 0, True
-    overrides: dict[str, int] = {}
     ticks, events, intents_log = [], [], []
     latency_samples: dict[str, list[np.ndarray]] = {"pre-drift": [], "after drift": []}
     intents = sorted(sc.intents, key=lambda i: i.at_tick)
@@ -197,9 +196,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         for intent in [i for i in intents if i.at_tick == tick]:
             intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick))
         for d in devices:  # 1. devices follow the rollout
-            want = overrides.get(d.device_id) or (
-                rollout.target_version(d.device_id) if is_open(rollout) else fleet_version
-            )
+            want = rollout.target_version(d.device_id) if is_open(rollout) else fleet_version
             if want == d.version or want in d.failed or d.updater.slots.trial is not None:
                 continue
             clock["now_s"] = t0
@@ -271,9 +268,9 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
                 fleet_version = rollout.to_version
             else:
                 fleet_version = _roll_back(rollout, devices, versions, bundles, key, groups,
-                                           overrides, events, tick)  # fmt: skip
+                                           events, tick)  # fmt: skip
             closed = True
-        ticks.append(_measure(tick, devices, versions, pools, runtimes, gate, policy, costs,
+        ticks.append(measure_tick(tick, devices, versions, pools, runtimes, gate, policy, costs,
                               drifting, latency_samples))  # fmt: skip
         # 5. LargeML updates the student on what it labelled
         due = tick > 0 and (tick + 1) % loop.update_every == 0 and tick + 1 < loop.duration_ticks
@@ -296,15 +293,14 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
             )
             rollout = start_rollout(sc.name, fleet_version, new.version, policy_obj,
                                     [d.device_id for d in devices])  # fmt: skip
-            overrides.clear()
             closed, new_since_update = False, 0
             events.append({"tick": tick, "event": "update signed", "version": new.version,
                            "reason": new.source, "cached": new.cached})  # fmt: skip
-    return _summary(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
+    return summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
                     latency_samples, fleet_version)  # fmt: skip
 
 
-def _roll_back(rollout, devices, versions, bundles, key, groups, overrides, events, tick) -> int:
+def _roll_back(rollout, devices, versions, bundles, key, groups, events, tick) -> int:
     """Everyone back on ``from_version``; devices that already confirmed the bad version get the
     old model re-signed under a new, higher version (the anti-rollback counter only goes up)."""
     stuck = [d for d in devices if d.version == rollout.to_version]
@@ -314,11 +310,10 @@ def _roll_back(rollout, devices, versions, bundles, key, groups, overrides, even
     v = max(versions) + 1
     versions[v] = ModelVersion(v, old.model, old.tflite, f"re-release of v{old.version}")
     bundles[v] = sign_for(old.tflite, key, v, groups)
-    for d in stuck:
-        overrides[d.device_id] = v
     events.append({"tick": tick, "event": "re-release", "version": v,
-                   "reason": f"v{old.version} re-signed for {len(stuck)} devices"})  # fmt: skip
-    return rollout.from_version
+                   "reason": f"v{old.version} re-signed: {len(stuck)} devices confirmed "
+                             f"v{rollout.to_version}"})  # fmt: skip
+    return v  # everyone moves to it: a device never installs a lower counter again
 
 
 def _apply_intent(intent, policy, costs, mapper, tick) -> dict[str, Any]:
@@ -332,110 +327,3 @@ def _apply_intent(intent, policy, costs, mapper, tick) -> dict[str, Any]:
     else:
         entry["effect"] = "refused"
     return entry
-
-
-def _device_view(d, versions, pools, runtimes, gate, policy, costs, drifting):
-    cond = "drifted" if (drifting and d.drifts) else "clean"
-    small = pools.small(versions[d.version], runtimes, cond, "B")
-    big = pools.teacher[(cond, "B")]
-    y = pools.y["B"]
-    mask = policy.offload_mask(d.group, gate_scores(small, gate), d.battery)
-    correct = np.where(mask, big.argmax(1) == y, small.argmax(1) == y)
-    c = costs[d.group]
-    latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)
-    energy = c.infer_energy_j + mask * c.offload_energy_j
-    return cond, small, correct, mask, latency, energy
-
-
-def _measure(tick, devices, versions, pools, runtimes, gate, policy, costs, drifting, lat_store):
-    """Fleet metrics of one tick on the evaluation half (weighted by each device's traffic mix)."""
-    acc, dev_acc, off, energy, lats = [], [], [], [], []
-    for d in devices:
-        cond, small, correct, mask, latency, e = _device_view(
-            d, versions, pools, runtimes, gate, policy, costs, drifting
-        )
-        w = pools.weights[(cond, "B")]
-        acc.append(float(w @ correct))
-        dev_acc.append(float(w @ (small.argmax(1) == pools.y["B"])))
-        off.append(float(w @ mask))
-        energy.append(float(w @ e))
-        lats.append(latency)
-    lat = np.concatenate(lats)
-    lat_store["after drift" if drifting else "pre-drift"].append(lat)
-    counts: dict[int, int] = {}
-    for d in devices:
-        counts[d.version] = counts.get(d.version, 0) + 1
-    return {
-        "tick": tick,
-        "drifting": drifting,
-        "accuracy": float(np.mean(acc)),
-        "accuracy_drifted_devices": float(
-            np.mean([a for a, d in zip(acc, devices, strict=True) if d.drifts] or [np.nan])
-        ),  # fmt: skip
-        "device_model_accuracy": float(np.mean(dev_acc)),
-        "offload_fraction": float(np.mean(off)),
-        "latency_p50_s": float(np.percentile(lat, 50)),
-        "latency_p95_s": float(np.percentile(lat, 95)),
-        "energy_j": float(np.mean(energy)),
-        "versions": {str(k): v for k, v in sorted(counts.items())},
-    }
-
-
-def _summary(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy, lat, final):
-    loop, drift = sc.loop, sc.drift
-    acc = [t["accuracy"] for t in ticks]
-    w = loop.recover_window_ticks
-    pre_end = drift.at_tick if drift.kind != "none" else len(acc)
-    pre = float(np.mean(acc[max(0, pre_end - w) : pre_end])) if pre_end > 0 else acc[0]
-    final_acc = float(np.mean(acc[-w:]))
-    worst = float(min(acc[pre_end:])) if pre_end < len(acc) else final_acc
-    recovered_at = None
-    if drift.kind != "none":
-        for t in ticks[pre_end:]:
-            if t["accuracy"] >= pre - 0.01:
-                recovered_at = t["tick"]
-                if all(u["accuracy"] >= pre - 0.01 for u in ticks[t["tick"] :]):
-                    break
-                recovered_at = None
-    curves = {}
-    first, last = versions[1], versions[final]
-    y = pools.y["B"]
-    for label, version, cond in (
-        ("v1, clean", first, "clean"),
-        ("v1, drifted", first, "drifted"),
-        (f"v{final}, drifted", last, "drifted"),
-    ):
-        if cond == "drifted" and drift.kind == "none":
-            continue
-        small = pools.small(version, runtimes, cond, "B")
-        big = pools.teacher[(cond, "B")]
-        curve = offload_curve(gate_scores(small, gate), small.argmax(1) == y, big.argmax(1) == y)
-        curves[label] = curve.points(100)
-    cdf = {k: np.concatenate(v) for k, v in lat.items() if v}
-    quantiles = np.linspace(0, 1, 101)
-    return {
-        "ticks": ticks,
-        "tick_s": loop.tick_s,
-        "events": events,
-        "intents": intents_log,
-        "policy_changes": policy.history,
-        "versions": {
-            v: {
-                "source": m.source,
-                "int8_accuracy": m.int8_accuracy,
-                "cached": m.cached,
-                "train_time_s": m.train_time_s,
-            }  # fmt: skip
-            for v, m in versions.items()
-        },
-        "final_version": final,
-        "accuracy_over_time": acc,
-        "pre_drift_accuracy": pre,
-        "worst_after_drift_accuracy": worst,
-        "final_accuracy": final_acc,
-        "drift_recovered": bool(drift.kind == "none" or final_acc >= pre - 0.01),
-        "recovered_at_tick": recovered_at,
-        "offload_curves": curves,
-        "latency_cdf": {k: np.quantile(v, quantiles).tolist() for k, v in cdf.items()},
-        "n_devices": sum(g.count for g in sc.fleet),
-    }
