@@ -29,7 +29,7 @@ def test_battery_saver_keeps_low_devices_local():
 def test_latency_slo_caps_offload_where_the_offloaded_path_is_too_slow():
     s = state()
     effect = apply_change(
-        s, "latency_slo", {"percentile": 95, "target_s": 0.03},
+        s, "latency_slo", {"percentile": 0.95, "target_s": 0.03},
         {"nrf52840": 1.2, "esp32s3": 0.01},
     )  # fmt: skip
     assert s.max_offload == {"nrf52840": pytest.approx(0.05), "esp32s3": None}

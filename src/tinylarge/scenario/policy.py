@@ -76,14 +76,22 @@ class PolicyState:
 
 
 def _targets(state: PolicyState, params: dict[str, Any]) -> list[str]:
+    """The device types a change names: all, one catalog device, or a kind (``mcu``...)."""
+    from tinylarge.tiny.devices import load_device
+
     group = params.get("device_class")
     if group is None:
         return list(state.groups)
-    if group not in state.groups:
+    if group in state.groups:
+        return [group]
+    by_kind = [g for g in state.groups if load_device(g).kind == group]
+    if not by_kind:
+        kinds = sorted({load_device(g).kind for g in state.groups})
         raise TinylargeError(
             f"unknown device_class {group!r}; valid: {', '.join(sorted(set(state.groups)))}"
+            f" or kind {', '.join(kinds)}"
         )
-    return [group]
+    return by_kind
 
 
 def apply_change(
@@ -99,11 +107,12 @@ def apply_change(
         raise TinylargeError(f"unknown policy change {kind!r}; valid: {', '.join(KINDS)}")
     groups = _targets(state, params)
     if kind == "latency_slo":
-        p, target = float(params["percentile"]), float(params["target_s"])
+        q, target = float(params["percentile"]), float(params["target_s"])
+        q = q if q <= 1.0 else q / 100  # 0.95 (the intent's form) or 95
         for g in groups:
             if offload_latency_s[g] + state.extra_latency_s > target:
-                state.max_offload[g] = min(state.max_offload[g] or 1.0, max(0.0, 1.0 - p / 100))
-        what = f"p{p:g} latency <= {target * 1e3:g} ms: offload capped on {', '.join(groups)}"
+                state.max_offload[g] = min(state.max_offload[g] or 1.0, max(0.0, 1.0 - q))
+        what = f"p{100 * q:g} latency <= {target * 1e3:g} ms: offload capped on {', '.join(groups)}"
     elif kind == "minimise_energy":
         for g in groups:
             state.kind[g] = "local"

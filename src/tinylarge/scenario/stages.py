@@ -133,7 +133,14 @@ def closed_loop(ctx: RunContext) -> None:
         return
     from tinylarge.scenario.loop import run_loop
 
-    ctx.metrics["loop"] = run_loop(ctx, intent_mapper=ctx.artifacts.get("intent_mapper"))
+    mapper = None
+    if ctx.scenario.intents:  # the foundation model loads only when a scenario has intents
+        from tinylarge.scenario.intent import map_intent
+
+        def mapper(text: str) -> dict:
+            return map_intent(text).to_dict()
+
+    ctx.metrics["loop"] = run_loop(ctx, intent_mapper=mapper)
 
 
 def write_report(ctx: RunContext) -> None:
