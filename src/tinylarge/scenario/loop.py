@@ -161,6 +161,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     v1 = ModelVersion(
         1, ctx.artifacts["student"], Path(ctx.artifacts["student_tflite"]).read_bytes(), "deployed"
     )
+    v1.int8_accuracy = ctx.metrics["student"].get("int8_accuracy")
     versions = {1: v1}
     bundles = {1: sign_for(v1.tflite, key, 1, groups)}
     clock = {"now_s": 0.0}
