@@ -11,6 +11,19 @@ from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
 from tinylarge.cli.params import OUT_DIR, config_option, dataset_option
 from tinylarge.scenario.schema import Scenario
 
+SCENARIO_RUNS_OPTION = typer.Option(
+    None,
+    "--runs-dir",
+    click_type=OUT_DIR,
+    help="Instead of the scenario's runs folder (default: keep it).",
+)
+SCENARIO_CACHE_OPTION = typer.Option(
+    None,
+    "--cache-dir",
+    click_type=OUT_DIR,
+    help="Trained-model cache (default: the scenario's, else ~/.cache/tinylarge).",
+)
+
 
 def demo(
     scenario: Path | None = typer.Option(
@@ -31,18 +44,8 @@ def demo(
         default=None,
         help="Instead of the scenario's seed (default: keep it).",
     ),
-    runs_dir: Path | None = typer.Option(
-        None,
-        "--runs-dir",
-        click_type=OUT_DIR,
-        help="Instead of the scenario's runs folder (default: keep it).",
-    ),
-    cache_dir: Path | None = typer.Option(
-        None,
-        "--cache-dir",
-        click_type=OUT_DIR,
-        help="Trained-model cache (default: the scenario's, else ~/.cache/tinylarge).",
-    ),
+    runs_dir: Path | None = SCENARIO_RUNS_OPTION,
+    cache_dir: Path | None = SCENARIO_CACHE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run the whole system on a scenario: train, deploy, cascade, then the closed loop.
@@ -86,15 +89,8 @@ def run(
     scenario: str = typer.Argument(
         ..., help="Scenario YAML file, or the name of a built-in scenario (tinylarge scenarios)."
     ),
-    runs_dir: Path | None = typer.Option(
-        None,
-        "--runs-dir",
-        click_type=OUT_DIR,
-        help="Instead of the scenario's runs folder (default: keep it).",
-    ),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", click_type=OUT_DIR, help="Trained-model cache (default as demo)."
-    ),
+    runs_dir: Path | None = SCENARIO_RUNS_OPTION,
+    cache_dir: Path | None = SCENARIO_CACHE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run a scenario YAML (or a built-in scenario) end to end, like demo; see `tinylarge demo`."""
