@@ -60,3 +60,13 @@ def test_changes_of_each_kind_and_their_errors():
         TinylargeError, match="unknown device_class 'vax'; valid: esp32s3, nrf52840"
     ):
         apply_change(s, "minimise_energy", {"device_class": "vax"}, {})
+
+
+def test_audited_requests_go_up_even_when_the_device_is_sure():
+    s = PolicyState.initial(["nrf52840"], "cascade", float("-inf"), None, 0.2)
+    scores = np.ones(6)
+    audit = np.array([1, 0, 0, 1, 0, 0], dtype=bool)
+    assert not s.offload_mask("nrf52840", scores).any()
+    assert s.offload_mask("nrf52840", scores, audit=audit).tolist() == audit.tolist()
+    s.kind["nrf52840"] = "local"  # data stays on the device: audits too
+    assert not s.offload_mask("nrf52840", scores, audit=audit).any()

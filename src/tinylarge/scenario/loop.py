@@ -154,6 +154,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         sc.policy.max_offload_fraction,
         sec.canary_fraction,
     )
+    policy.audit_fraction = sc.policy.audit_fraction
     key = _keys(sc, ctx.run_dir)
     bundles_dir = ctx.run_dir / "bundle"
     bundles_dir.mkdir(exist_ok=True)
@@ -229,7 +230,8 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
             idx = rng.choice(len(w), size=loop.samples_per_tick, p=w)
             x, small = pools.stream(version, runtimes, cond, idx, rng, sc.drift)
             scores = gate_scores(small, gate)
-            mask = policy.offload_mask(d.group, scores, d.battery)
+            audit = rng.random(len(idx)) < policy.audit_fraction if policy.audit_fraction else None
+            mask = policy.offload_mask(d.group, scores, d.battery, audit=audit)
             c = costs[d.group]
             latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)
             correct = small.argmax(1) == pools.y["A"][idx]

@@ -14,7 +14,9 @@ def device_view(d, versions, pools, runtimes, gate, policy, costs, drifting):
     small = pools.small(versions[d.version], runtimes, cond, "B")
     big = pools.teacher[(cond, "B")]
     y = pools.y["B"]
-    mask = policy.offload_mask(d.group, gate_scores(small, gate), d.battery)
+    # audited requests: a fixed, evenly spread share of the evaluation half (golden-ratio sequence)
+    audit = ((np.arange(len(y)) + 1) * 0.6180339887498949) % 1.0 < policy.audit_fraction
+    mask = policy.offload_mask(d.group, gate_scores(small, gate), d.battery, audit=audit)
     correct = np.where(mask, big.argmax(1) == y, small.argmax(1) == y)
     c = costs[d.group]
     latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)

@@ -39,6 +39,7 @@ class PolicyState:
     extra_latency_s: float = 0.0
     canary_fraction: float = 0.2
     battery_below: float | None = None
+    audit_fraction: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -54,9 +55,15 @@ class PolicyState:
         )
 
     def offload_mask(
-        self, group: str, scores: np.ndarray, battery: float = 1.0, latency_cap: float = 1.0
+        self,
+        group: str,
+        scores: np.ndarray,
+        battery: float = 1.0,
+        latency_cap: float = 1.0,
+        audit: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Which of one device's requests (gate ``scores``, higher = surer) go to LargeML."""
+        """Which of one device's requests (gate ``scores``, higher = surer) go to LargeML;
+        ``audit`` marks requests sent up for labelling whatever the gate says."""
         kind = self.kind[group]
         if self.battery_below is not None and battery < self.battery_below:
             kind = "local"
@@ -65,6 +72,8 @@ class PolicyState:
         mask = (
             np.ones(len(scores), dtype=bool) if kind == "offload-all" else scores < self.threshold
         )
+        if audit is not None:
+            mask = mask | audit
         cap = self.max_offload[group]
         cap = latency_cap if cap is None else min(cap, latency_cap)
         limit = int(np.floor(cap * len(scores) + 1e-9))

@@ -47,6 +47,11 @@ class PolicyConfig(_Section):
 
     kind: Literal["cascade", "local", "offload-all"] = "cascade"
     max_offload_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    audit_fraction: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="share of requests sent up whatever the gate says, so LargeML keeps labelling"
+        " traffic (and can re-distil) even where the device is sure",
+    )  # fmt: skip
     server_latency_s: float = Field(
         0.005, ge=0.0, description="LargeML inference time per offloaded sample (modelled)"
     )
