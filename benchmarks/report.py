@@ -31,7 +31,7 @@ def median(values: list[float]) -> float:
 # Sections appear in roadmap order whatever order the benchmarks ran in; others go last.
 SECTION_ORDER = [
     "demo", "foundation", "structure", "deploy", "mcu", "codegen", "distill", "calibration",
-    "offload", "service", "network", "federated", "security", "system",
+    "offload", "service", "network", "federated", "security", "intent", "system",
 ]  # fmt: skip
 _SECTION = re.compile(r"<!-- (?P<name>[\w-]+):start -->\n.*?<!-- (?P=name):end -->", re.S)
 

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 # Roadmap order; anything new runs after these.
 ORDER = [
     "demo", "foundation", "structure", "deploy", "mcu", "codegen", "distill", "calibration",
-    "offload", "service", "network", "federated", "security", "system",
+    "offload", "service", "network", "federated", "security", "intent", "system",
 ]  # fmt: skip
 
 

@@ -34,6 +34,7 @@ MODULES = {
     "large_cmd": ("serve", "token", "device", "fleet"),
     "simulate_cmd": ("simulate",),
     "secure_cmd": ("keys", "bundle"),
+    "intent_cmd": ("intent",),
 }
 COMMANDS = {command: module for module, commands in MODULES.items() for command in commands}
 

@@ -132,28 +132,59 @@ class AllCloud(Policy):
 
 
 class CascadeThreshold(Policy):
-    """The cascade pattern as deployed: the calibrated threshold, senders go to the edge."""
+    """The cascade pattern as deployed: the calibrated threshold, senders go to the edge.
+    ``max_offload_fraction`` (an operator's offload budget) lowers the threshold, where needed,
+    to offload at most that share of the calibration half."""
 
     name = "cascade-threshold"
+    param_names = ("max_offload_fraction",)
+
+    def __init__(self, **params: float) -> None:
+        from tinylarge.errors import TinylargeError
+
+        super().__init__(**params)
+        budget = params.get("max_offload_fraction", 0.0)
+        if not 0.0 <= budget <= 1.0:
+            raise TinylargeError(
+                f"policy 'cascade-threshold': max_offload_fraction must be in [0, 1], got {budget}"
+            )
 
     def plan(self, view: SlotView) -> Plan:
-        p = _fixed(view, CASCADE_EDGE, view.cm.wl.infer_fits[view.cls])
-        p.threshold = np.where(p.action == CASCADE_EDGE, view.cm.wl.cascade_threshold, np.inf)
+        from tinylarge.orchestrate.workload import cascade_threshold_within_budget
+
+        wl = view.cm.wl
+        threshold = wl.cascade_threshold
+        if "max_offload_fraction" in self.params:
+            if getattr(self, "_budget_for", None) is not wl:  # once per workload
+                budget = self.params["max_offload_fraction"]
+                self._budget_threshold = cascade_threshold_within_budget(wl, budget)
+                self._budget_for = wl
+            threshold = self._budget_threshold
+        p = _fixed(view, CASCADE_EDGE, wl.infer_fits[view.cls])
+        p.threshold = np.where(p.action == CASCADE_EDGE, threshold, np.inf)
         return p
 
 
 class SplitOptimal(Policy):
     """Per request, the cut (0 = all on the edge ... all on the device) with the lowest expected
-    objective for its device, its channel now and the edge queue now (Neurosurgeon-style)."""
+    objective for its device, its channel now and the edge queue now (Neurosurgeon-style).
+    ``keep_raw_input`` = 1: never the cut that sends the raw input (data stays on the device);
+    a device that can run no other cut answers locally (or, if even that does not fit, sends)."""
 
     name = "split-optimal"
+    param_names = ("keep_raw_input",)
 
     def plan(self, view: SlotView) -> Plan:
         from tinylarge.orchestrate.predict import predict
 
         pred = predict(view, share=1.0 / np.maximum(view.prev_senders[view.site], 1))
-        cuts = slice(CUT0_EDGE, view.cm.cloud_action)
-        act = CUT0_EDGE + np.argmin(pred.cost[:, cuts], axis=1)
+        cost = pred.cost[:, CUT0_EDGE : view.cm.cloud_action].copy()
+        if self.params.get("keep_raw_input", 0.0):
+            cost[:, view.cm.wl.cuts == 0] = np.inf
+            stuck = ~np.isfinite(cost).any(axis=1) & view.cm.wl.infer_fits[view.cls]
+        else:
+            stuck = np.zeros(view.n, dtype=bool)
+        act = np.where(stuck, LOCAL, CUT0_EDGE + np.argmin(cost, axis=1))
         return Plan(act, np.full(view.n, np.inf))
 
 

@@ -271,6 +271,17 @@ def calibrate_cascade_threshold(
     return calibrate_threshold(curve, float(teacher_ok.mean()) - max_accuracy_drop)
 
 
+def cascade_threshold_within_budget(workload: Workload, max_offload_fraction: float) -> float:
+    """The cascade threshold that offloads at most ``max_offload_fraction`` of the calibration
+    half: the pattern's calibrated threshold when that already stays within the budget, else the
+    most accurate point within it (``tinylarge cascade --offload-budget``'s rule)."""
+    from tinylarge.integrate.calibration import calibrate_threshold, offload_curve
+
+    curve = offload_curve(workload.cal_gate_score, workload.cal_student_ok, workload.cal_teacher_ok)
+    within = calibrate_threshold(curve, offload_budget=max_offload_fraction)
+    return min(workload.cascade_threshold, within)
+
+
 def _cut_correct(net, cut, ds, full_model_path: str) -> np.ndarray:
     """Per-test-sample correctness of the split pipeline through ``cut`` (int8 head in TFLM, tail
     in torch). Cut 0 sends the int8 input, quantized with the whole int8 model's input scale."""
