@@ -29,8 +29,9 @@ def small(name, tmp_path):
     fleet = [{**g.model_dump(), "count": 3} for g in s.fleet]
     drift = {**s.drift.model_dump(), "at_tick": 2}
     extra = SMALL_MNIST if s.dataset == "mnist5k" else SMALL_MODELS
+    intents = [{**i.model_dump(), "at_tick": min(i.at_tick, 4)} for i in s.intents]
     return with_overrides(
-        s, loop=SMALL_LOOP, fleet=fleet, drift=drift, runs_dir=tmp_path / "runs",
+        s, loop=SMALL_LOOP, fleet=fleet, drift=drift, intents=intents, runs_dir=tmp_path / "runs",
         cache_dir=tmp_path / "cache", **extra,
     )  # fmt: skip
 
@@ -63,6 +64,21 @@ def test_builtin_runs_and_its_report_renders(name, tmp_path):
         assert (result.run_dir / "plots").is_dir()
     html = (result.run_dir / "report.html").read_text()
     assert "http://" not in html and "https://" not in html  # nothing to fetch: opens offline
+    # intents: mapped by the foundation model, applied from their tick on, visible in the metrics
+    applied = {i["kind"]: i for i in loop["intents"] if i["accepted"]}
+    assert len(loop["intents"]) == len(builtin_scenario(name).intents)
+    assert page.sections["intents"]["rows"] == len(loop["intents"]) + (1 if loop["intents"] else 0)
+    after = loop["ticks"][4:]
+    if name == "voice":
+        assert applied["offload_budget"]["params"] == {"max_offload_fraction": 0.1}
+        assert all(t["offload_fraction"] <= 0.1 + 1e-9 for t in after)
+    if name == "smart-grid":
+        assert "data_stays_on_device" in applied
+        assert all(t["offload_fraction"] == 0.0 for t in after)
+    if name == "wearable-health":
+        assert "latency_slo" in applied
+        refused = [i for i in loop["intents"] if not i["accepted"]]
+        assert len(refused) == 1 and refused[0]["effect"] == "refused"
     if name == "smart-grid":  # its first update is tampered with in transit: refused, rolled back
         kinds = [e["event"] for e in loop["events"]]
         assert "refused" in kinds and "rollout rolled_back" in kinds

@@ -184,6 +184,9 @@ def _print_loop(loop: dict) -> None:
             console.print(
                 f"  tick {e['tick']}: {e['event']} v{e['version']} {e.get('reason') or ''}"
             )
+    for i in loop["intents"]:
+        verdict = f"{i['kind']} {i['params']}" if i["accepted"] else "refused"
+        console.print(f"  tick {i['tick']}: intent {i['text']!r} -> {verdict}: {i['effect']}")
     ok = "[green]recovered[/green]" if loop["drift_recovered"] else "[red]not recovered[/red]"
     console.print(
         f"fleet accuracy: pre-drift {pct(loop['pre_drift_accuracy'])}, worst after drift "
