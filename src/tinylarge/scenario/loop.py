@@ -108,6 +108,16 @@ class Pools:
             return x, runtimes(version.tflite).predict(to_model_layout(x))
         return None, self.small(version, runtimes, cond, "A")[idx]
 
+    def eval_index(self, cond: str) -> np.ndarray:
+        """Rows of the evaluation half as a device under ``cond`` sees them: all of them, or, for
+        a shifted class mix, a seeded resample (4x) drawn with the mix, so per-device caps such as
+        an offload budget hold on the traffic itself."""
+        w = self.weights[(cond, "B")]
+        if np.allclose(w, w[0]):
+            return np.arange(len(w))
+        rng = np.random.default_rng([len(w), 0xE7A1])
+        return np.sort(rng.choice(len(w), size=4 * len(w), p=w))
+
     def small(self, version: ModelVersion, runtimes: RuntimePool, cond: str, pool: str):
         key = (version.version, cond, pool)
         if key not in self._small:

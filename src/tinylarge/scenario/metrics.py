@@ -11,9 +11,10 @@ from tinylarge.tiny.gates import gate_scores
 
 def device_view(d, versions, pools, runtimes, gate, policy, costs, drifting):
     cond = "drifted" if (drifting and d.drifts) else "clean"
-    small = pools.small(versions[d.version], runtimes, cond, "B")
-    big = pools.teacher[(cond, "B")]
-    y = pools.y["B"]
+    rows = pools.eval_index(cond)
+    small = pools.small(versions[d.version], runtimes, cond, "B")[rows]
+    big = pools.teacher[(cond, "B")][rows]
+    y = pools.y["B"][rows]
     # audited requests: a fixed, evenly spread share of the evaluation half (golden-ratio sequence)
     audit = ((np.arange(len(y)) + 1) * 0.6180339887498949) % 1.0 < policy.audit_fraction
     mask = policy.offload_mask(d.group, gate_scores(small, gate), d.battery, audit=audit)
@@ -21,23 +22,22 @@ def device_view(d, versions, pools, runtimes, gate, policy, costs, drifting):
     c = costs[d.group]
     latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)
     energy = c.infer_energy_j + mask * c.offload_energy_j
-    return cond, small, correct, mask, latency, energy
+    return y, small, correct, mask, latency, energy
 
 
 def measure_tick(
     tick, devices, versions, pools, runtimes, gate, policy, costs, drifting, lat_store
 ):
-    """Fleet metrics of one tick on the evaluation half (weighted by each device's traffic mix)."""
+    """Fleet metrics of one tick on the evaluation half (as each device's traffic mix draws it)."""
     acc, dev_acc, off, energy, lats = [], [], [], [], []
     for d in devices:
-        cond, small, correct, mask, latency, e = device_view(
+        y, small, correct, mask, latency, e = device_view(
             d, versions, pools, runtimes, gate, policy, costs, drifting
         )
-        w = pools.weights[(cond, "B")]
-        acc.append(float(w @ correct))
-        dev_acc.append(float(w @ (small.argmax(1) == pools.y["B"])))
-        off.append(float(w @ mask))
-        energy.append(float(w @ e))
+        acc.append(float(np.mean(correct)))
+        dev_acc.append(float(np.mean(small.argmax(1) == y)))
+        off.append(float(np.mean(mask)))
+        energy.append(float(np.mean(e)))
         lats.append(latency)
     lat = np.concatenate(lats)
     lat_store["after drift" if drifting else "pre-drift"].append(lat)
