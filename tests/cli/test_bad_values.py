@@ -173,7 +173,13 @@ def test_a_bad_value_is_one_line_exit_2_and_nothing_written(
 def test_every_command_is_covered():
     assert set(COMMANDS) >= {"cascade", "split", "early-exit", "distill", "quantize", "serve"}
     covered = {case.values[0] for case in cases()}
-    no_bad_value = {"datasets", "devices", "token", "keys new"}  # nothing to get wrong but files
+    no_bad_value = {
+        "datasets",
+        "devices",
+        "token",
+        "keys new",
+        "scenarios",
+    }  # nothing to get wrong but files
     assert covered | no_bad_value >= set(COMMANDS)
 
 

@@ -15,6 +15,9 @@ teacher:
 student:
   spec: {name: cnn2d, width: 4, depth: 2}
   train: {epochs: 2, batch_size: 64}
+fleet: [{device: nrf52840, count: 4}]
+loop: {duration_ticks: 4, samples_per_tick: 16, update_every: 2, min_new_samples: 8, epochs: 1}
+drift: {kind: noise, at_tick: 2}
 """
 
 
@@ -70,6 +73,10 @@ def test_demo_runs_a_scenario_writes_metrics_and_caches(tmp_path):
     assert {p["device"] for p in m["profile"]} >= {"nrf52840", "rp2040", "stm32h7a3"}
     assert m["cascade"]["accuracy"] >= m["cascade"]["small_accuracy"]
     assert (run_dir / "plots" / "cascade.png").is_file()
+    # the closed loop and its report
+    assert len(m["accuracy_over_time"]) == 4 and isinstance(m["drift_recovered"], bool)
+    assert (tmp_path / m["report"]).resolve() == (run_dir / "report.html").resolve()
+    assert (run_dir / "report.html").is_file()
 
     second = json.loads(tinylarge(*args, cwd=tmp_path).stdout)
     assert second["teacher"]["cached"] and second["student"]["cached"]

@@ -1,4 +1,5 @@
-"""``tinylarge demo``: the main job on the embedded default scenario (or a YAML of your own)."""
+"""``tinylarge demo`` (the closed loop on the embedded ``smart-camera`` scenario), ``tinylarge run
+SCENARIO`` (a YAML of your own or a built-in name) and ``tinylarge scenarios`` (the built-ins)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ from tinylarge.cli.output import JSON_OPTION, console, emit_json, table
 from tinylarge.cli.params import OUT_DIR, config_option, dataset_option
 from tinylarge.scenario.schema import Scenario
 
+SCENARIO_RUNS_OPTION = typer.Option(
+    None,
+    "--runs-dir",
+    click_type=OUT_DIR,
+    help="Instead of the scenario's runs folder (default: keep it).",
+)
+SCENARIO_CACHE_OPTION = typer.Option(
+    None,
+    "--cache-dir",
+    click_type=OUT_DIR,
+    help="Trained-model cache (default: the scenario's, else ~/.cache/tinylarge).",
+)
+
 
 def demo(
     scenario: Path | None = typer.Option(
@@ -18,7 +32,7 @@ def demo(
         "-s",
         exists=True,
         dir_okay=False,
-        help="Scenario YAML to run instead of the embedded default (mnist5k teacher + student).",
+        help="Scenario YAML to run instead of the embedded default (smart-camera, mnist5k).",
     ),
     dataset: str | None = dataset_option(
         None, "Instead of the scenario's dataset (default: keep it)."
@@ -30,37 +44,71 @@ def demo(
         default=None,
         help="Instead of the scenario's seed (default: keep it).",
     ),
-    runs_dir: Path | None = typer.Option(
-        None,
-        "--runs-dir",
-        click_type=OUT_DIR,
-        help="Instead of the scenario's runs folder (default: keep it).",
-    ),
-    cache_dir: Path | None = typer.Option(
-        None,
-        "--cache-dir",
-        click_type=OUT_DIR,
-        help="Trained-model cache (default: the scenario's, else ~/.cache/tinylarge).",
-    ),
+    runs_dir: Path | None = SCENARIO_RUNS_OPTION,
+    cache_dir: Path | None = SCENARIO_CACHE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Run a scenario end to end: teacher, student, the deployed int8 student, the cascade.
+    """Run the whole system on a scenario: train, deploy, cascade, then the closed loop.
 
     Trains (or loads from the cache) a LargeML teacher and a TinyML student; quantizes the student
     to int8 and measures it in TFLM; profiles it on every microcontroller of the catalog; writes
-    its C code (checked bit-exact against TFLM on the host); calibrates the cascade. Everything
-    goes to runs/<name>-<timestamp>/ and runs/latest points at it once the run succeeded. A second
-    run of the same scenario loads the models from the cache in seconds.
+    its C code (checked bit-exact against TFLM on the host); calibrates the cascade. Then the
+    closed loop runs over simulated time: the fleet serves and offloads, the data of part of it
+    drifts, LargeML labels what came up, re-distils, signs and rolls out new models (canaries
+    first, rollback on failure) until the fleet recovers. Everything goes to
+    runs/<name>-<timestamp>/ (report.html, plots/, bundle/, metrics.json) and runs/latest points
+    at it once the run succeeded. A second run of the same scenario replays from the cache.
     """
-    from tinylarge.scenario import default_scenario, load_scenario, run_scenario
+    from tinylarge.scenario import default_scenario, load_scenario
     from tinylarge.scenario.schema import with_overrides
 
     base = load_scenario(scenario) if scenario else default_scenario()
     cfg = with_overrides(base, dataset=dataset, seed=seed, runs_dir=runs_dir, cache_dir=cache_dir)
+    _run_and_report(cfg, json_out)
+
+
+def _run_and_report(cfg: Scenario, json_out: bool) -> None:
+    from tinylarge.scenario import run_scenario
+
     result = run_scenario(cfg, progress=True)
-    _print_summary(cfg.dataset, result.run_dir, result.metrics)
+    m = result.metrics
+    _print_summary(cfg.dataset, result.run_dir, m)
     if json_out:
-        emit_json(result.metrics)
+        loop = m.get("loop") or {}
+        emit_json(
+            {
+                **m,
+                "report": m.get("report"),
+                "accuracy_over_time": loop.get("accuracy_over_time", []),
+                "drift_recovered": loop.get("drift_recovered", False),
+            }
+        )
+
+
+def run(
+    scenario: str = typer.Argument(
+        ..., help="Scenario YAML file, or the name of a built-in scenario (tinylarge scenarios)."
+    ),
+    runs_dir: Path | None = SCENARIO_RUNS_OPTION,
+    cache_dir: Path | None = SCENARIO_CACHE_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Run a scenario YAML (or a built-in scenario) end to end, like demo; see `tinylarge demo`."""
+    from tinylarge.scenario.schema import scenario_from, with_overrides
+
+    cfg = with_overrides(scenario_from(scenario), runs_dir=runs_dir, cache_dir=cache_dir)
+    _run_and_report(cfg, json_out)
+
+
+def scenarios(json_out: bool = JSON_OPTION) -> None:
+    """List the built-in scenarios (run one with `tinylarge run NAME`)."""
+    from tinylarge.scenario.schema import builtin_names, builtin_scenario
+
+    rows = [{"name": n, "description": builtin_scenario(n).description} for n in builtin_names()]
+    console.print(table("built-in scenarios", ["name", "description"],
+                        [[r["name"], r["description"]] for r in rows]))  # fmt: skip
+    if json_out:
+        emit_json({"scenarios": rows})
 
 
 def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
@@ -107,8 +155,46 @@ def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
             f"{100 * c['big_accuracy']:.2f}%) offloading {100 * c['offload_fraction']:.1f}% of "
             f"inputs{saving} over NB-IoT; curve: {c['plot']}"
         )
+    if m.get("loop"):
+        _print_loop(m["loop"])
+    if m.get("report"):
+        console.print(f"report: {m['report']}")
     console.print(f"run folder: {run_dir}  (runs/latest points at it)")
+
+
+def _print_loop(loop: dict) -> None:
+    pct = lambda x: f"{100 * x:.2f}%"  # noqa: E731
+    rows = [
+        [
+            t["tick"],
+            "yes" if t["drifting"] else "",
+            pct(t["accuracy"]),
+            pct(t["device_model_accuracy"]),
+            pct(t["offload_fraction"]),
+            f"{1e3 * t['latency_p95_s']:.1f}",
+            f"{1e3 * t['energy_j']:.3f}",
+            " ".join(f"v{k}:{n}" for k, n in t["versions"].items()),
+        ]  # fmt: skip
+        for t in loop["ticks"]
+    ]
+    cols = ["tick", "drift", "fleet acc", "device acc", "offload", "p95 ms", "mJ/req", "versions"]
+    console.print(table(f"closed loop: {loop['n_devices']} devices", cols, rows))
+    for e in loop["events"]:
+        if "device" not in e:
+            console.print(
+                f"  tick {e['tick']}: {e['event']} v{e['version']} {e.get('reason') or ''}"
+            )
+    for i in loop["intents"]:
+        verdict = f"{i['kind']} {i['params']}" if i["accepted"] else "refused"
+        console.print(f"  tick {i['tick']}: intent {i['text']!r} -> {verdict}: {i['effect']}")
+    ok = "[green]recovered[/green]" if loop["drift_recovered"] else "[red]not recovered[/red]"
+    console.print(
+        f"fleet accuracy: pre-drift {pct(loop['pre_drift_accuracy'])}, worst after drift "
+        f"{pct(loop['worst_after_drift_accuracy'])}, final {pct(loop['final_accuracy'])}: {ok}"
+    )
 
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
+    app.command("run")(run)
+    app.command("scenarios")(scenarios)

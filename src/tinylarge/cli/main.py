@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 MODULES = {
     "data_cmd": ("datasets",),
     "tiny_cmd": ("devices", "profile"),
-    "demo_cmd": ("demo",),
+    "demo_cmd": ("demo", "run", "scenarios"),
     "quantize_cmd": ("quantize",),
     "codegen_cmd": ("codegen",),
     "integrate_cmd": ("distill", "transfer", "label", "search"),

@@ -15,7 +15,13 @@ from typing import Any
 from tinylarge.data import Dataset, load_dataset
 from tinylarge.scenario.rundir import point_latest, run_folder, write_json_atomic
 from tinylarge.scenario.schema import Scenario
-from tinylarge.scenario.stages import deploy_student, offload_cascade, train_models
+from tinylarge.scenario.stages import (
+    closed_loop,
+    deploy_student,
+    offload_cascade,
+    train_models,
+    write_report,
+)
 
 
 @dataclass
@@ -37,6 +43,8 @@ STAGES: list[tuple[str, Stage, bool]] = [
     ("train", train_models, False),
     ("deploy", deploy_student, True),
     ("cascade", offload_cascade, True),
+    ("loop", closed_loop, True),
+    ("report", write_report, False),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The scenario schema (pydantic), loaded from YAML; the default is ``scenarios/demo.yaml``."""
+"""The scenario schema (pydantic), loaded from YAML; built-ins live in ``scenarios/*.yaml``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ from pydantic import (
 
 from tinylarge.errors import TinylargeError
 from tinylarge.models import ModelSpec
+from tinylarge.scenario.sections import (
+    DeviceGroup,
+    DriftConfig,
+    IntentAt,
+    LoopConfig,
+    PolicyConfig,
+    SecurityConfig,
+)
 from tinylarge.train import TrainConfig
 
 
@@ -34,11 +42,13 @@ class RoleConfig(BaseModel):
 
 class Scenario(BaseModel):
     """One experiment: train a teacher and a student, then (``deploy``) int8 + profile + C code +
-    cascade. Later roadmap items (federate, sign, orchestrate) add sections here."""
+    cascade, then (``loop``) the closed loop over simulated time on ``fleet`` with ``policy``,
+    ``security`` and ``drift``, and the report."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$", description="run folder prefix")
+    description: str = ""
     dataset: str = "mnist5k"
     seed: int = Field(0, ge=0, description="split, init and training seed")
     teacher: RoleConfig = RoleConfig()
@@ -47,6 +57,14 @@ class Scenario(BaseModel):
     deploy: bool = Field(
         True, description="after training: int8, profile, C code, cascade (False: train only)"
     )
+    fleet: list[DeviceGroup] = Field(default_factory=lambda: [DeviceGroup()], min_length=1)
+    policy: PolicyConfig = PolicyConfig()
+    loop: LoopConfig | None = Field(
+        LoopConfig(), description="the closed loop after deploy (null: stop after the cascade)"
+    )
+    security: SecurityConfig = SecurityConfig()
+    drift: DriftConfig = DriftConfig()
+    intents: list[IntentAt] = Field(default_factory=list)
     runs_dir: Path = Path("runs")
     cache_dir: Path | None = Field(
         None, description="trained-model cache (default ~/.cache/tinylarge)"
@@ -68,14 +86,40 @@ def _reason(msg: str) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at ``loc`` (list indices skipped), if any."""
+    import typing
+
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        candidates += [a for c in candidates for a in typing.get_args(c)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _problem(e: dict) -> str:
+    where = ".".join(str(p) for p in e["loc"]) or "<root>"
+    if e["type"] == "extra_forbidden":
+        owner = _model_at(tuple(e["loc"][:-1]))
+        valid = f"; valid: {', '.join(owner.model_fields)}" if owner is not None else ""
+        return f"{where}: unknown key {str(e['loc'][-1])!r}{valid}"
+    return f"{where}: {_reason(e['msg'])}"
+
+
 def _validate(data: object, origin: str) -> Scenario:
     try:
         return Scenario.model_validate(data or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {_reason(e['msg'])}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise TinylargeError(f"invalid scenario {origin}: {problems}") from None
     except TinylargeError as exc:  # a registry lookup inside a nested validator
         raise TinylargeError(f"invalid scenario {origin}: {exc}") from None
@@ -102,6 +146,29 @@ def with_overrides(scenario: Scenario, **overrides: object) -> Scenario:
 
 
 def default_scenario() -> Scenario:
-    """The embedded default scenario that ``tinylarge demo`` runs."""
-    text = resources.files("tinylarge.scenario").joinpath("scenarios/demo.yaml").read_text()
-    return _validate(yaml.safe_load(text), "demo.yaml (embedded)")
+    """The embedded default scenario that ``tinylarge demo`` runs (``smart-camera``)."""
+    return builtin_scenario("smart-camera")
+
+
+def builtin_names() -> list[str]:
+    """The scenarios shipped in the package (``scenarios/*.yaml``), sorted."""
+    folder = resources.files("tinylarge.scenario").joinpath("scenarios")
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def builtin_scenario(name: str) -> Scenario:
+    """A built-in scenario by name; an unknown name lists the valid ones."""
+    valid = builtin_names()
+    if name not in valid:
+        raise TinylargeError(f"unknown scenario {name!r}; valid: {', '.join(valid)}")
+    text = resources.files("tinylarge.scenario").joinpath(f"scenarios/{name}.yaml").read_text()
+    return _validate(yaml.safe_load(text), f"{name}.yaml (built in)")
+
+
+def scenario_from(source: str | Path) -> Scenario:
+    """A YAML file's scenario, or the built-in one ``source`` names (when no such file exists)."""
+    if not Path(source).exists() and str(source) in builtin_names():
+        return builtin_scenario(str(source))
+    return load_scenario(source)

@@ -125,3 +125,27 @@ def offload_cascade(ctx: RunContext) -> None:
     summary["device"] = ctx.scenario.device
     summary["student_int8_agreement_with_teacher"] = summary.pop("student_teacher_agreement")
     ctx.metrics["cascade"] = summary
+
+
+def closed_loop(ctx: RunContext) -> None:
+    """The closed loop over simulated time (:mod:`tinylarge.scenario.loop`); off when the
+    scenario's ``loop`` is null."""
+    if ctx.scenario.loop is None:
+        return
+    from tinylarge.scenario.loop import run_loop
+
+    mapper = None
+    if ctx.scenario.intents:  # the foundation model loads only when a scenario has intents
+        from tinylarge.scenario.intent import map_intent
+
+        def mapper(text: str) -> dict:
+            return map_intent(text).to_dict()
+
+    ctx.metrics["loop"] = run_loop(ctx, intent_mapper=mapper)
+
+
+def write_report(ctx: RunContext) -> None:
+    """``report.html`` (self-contained) and ``plots/*.png`` beside it."""
+    from tinylarge.scenario.report import write_html_report
+
+    ctx.metrics["report"] = str(write_html_report(ctx.metrics, ctx.run_dir))

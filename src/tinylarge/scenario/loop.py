@@ -1,0 +1,342 @@
+"""The closed loop over simulated time (DESIGN.md "Closed loop"): serve, offload, label, update,
+sign, roll out, drift, recover.
+
+Each tick every device serves ``samples_per_tick`` requests drawn from the *stream* half of the
+test split (drifted for the drifting devices once the drift starts) with the int8 model it runs,
+and offloads what its policy sends up. The LargeML side labels every offloaded sample with the
+teacher; every ``update_every`` ticks it re-distils the student on them, quantizes and signs it
+and starts a rollout (canaries, then all, or back). Fleet accuracy is measured each tick on the
+other, never-trained-on *evaluation* half, per device (its model version, its data condition, its
+policy), and averaged over devices. Device answers are the int8 models run by LiteRT's reference
+kernels; latency and energy are modelled from the catalog profile and the link (see ``cost``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinylarge.errors import TinylargeError
+from tinylarge.large.updater import probe_accuracy
+from tinylarge.scenario.drift import class_weights, drifted_inputs
+from tinylarge.scenario.fleet import (
+    Device,
+    RuntimePool,
+    is_open,
+    provision,
+    sign_for,
+    start_rollout,
+)
+from tinylarge.scenario.metrics import measure_tick, summarize
+from tinylarge.scenario.policy import PolicyState, apply_change
+from tinylarge.scenario.schema import Scenario
+from tinylarge.scenario.update import ModelVersion, redistill, tamper
+from tinylarge.secure.keys import load_private_key, new_keypair
+from tinylarge.secure.rollout import Phase, RolloutPolicy
+from tinylarge.tiny.gates import Gate, gate_scores
+from tinylarge.tiny.layout import to_model_layout
+from tinylarge.train import ArtifactCache, predict_logits
+
+CONDITIONS = ("clean", "drifted")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Modelled per-request cost on one device type: local inference (catalog profile) and the
+    extra of an offloaded request (uplink transfer, waiting asleep, LargeML inference)."""
+
+    infer_latency_s: float
+    infer_energy_j: float
+    offload_latency_s: float
+    offload_energy_j: float
+
+
+def device_costs(scenario: Scenario, profile_rows: list[dict], input_bytes: int) -> dict[str, Cost]:
+    from tinylarge.net import link_from_band, load_link, transfer_energy_j, transfer_latency_s
+    from tinylarge.tiny.devices import load_device
+
+    rows = {r["device"]: r for r in profile_rows}
+    costs = {}
+    for g in scenario.fleet:
+        link = link_from_band(g.band, g.snr_db) if g.band else load_link(g.link)
+        send_s = transfer_latency_s(input_bytes, link)
+        sleep_w = load_device(g.device).sleep_power_w
+        row = rows.get(g.device)
+        if row is None:
+            raise TinylargeError(f"no profile of the student on {g.device!r}")
+        costs[g.device] = Cost(
+            infer_latency_s=row["latency_s"],
+            infer_energy_j=row["energy_j"],
+            offload_latency_s=send_s + scenario.policy.server_latency_s,
+            offload_energy_j=transfer_energy_j(input_bytes, link) + sleep_w * send_s,
+        )
+    return costs
+
+
+class Pools:
+    """The stream (``A``) and evaluation (``B``) halves of the test split, clean and drifted,
+    with every model's outputs on them computed once."""
+
+    def __init__(self, dataset: Any, scenario: Scenario, teacher: Any) -> None:
+        rng = np.random.default_rng([scenario.seed, 0x5EED])
+        order = rng.permutation(len(dataset.y_test))
+        self.idx = {"A": np.sort(order[0::2]), "B": np.sort(order[1::2])}
+        self.y = {p: dataset.y_test[i] for p, i in self.idx.items()}
+        n_classes = dataset.info.n_classes
+        drift = scenario.drift
+        self.x: dict[tuple[str, str], np.ndarray] = {}
+        self.weights: dict[tuple[str, str], np.ndarray] = {}
+        for k, (p, i) in enumerate(self.idx.items()):
+            clean = dataset.x_test[i]
+            self.x[("clean", p)] = clean
+            self.x[("drifted", p)] = drifted_inputs(clean, drift, scenario.seed * 7 + k)
+            self.weights[("clean", p)] = class_weights(self.y[p], n_classes, None)
+            self.weights[("drifted", p)] = class_weights(self.y[p], n_classes, drift)
+        self.teacher = {key: predict_logits(teacher, x) for key, x in self.x.items()}
+        self._small: dict[tuple[int, str, str], np.ndarray] = {}
+
+    def stream(self, version, runtimes, cond: str, idx: np.ndarray, rng, drift):
+        """One device's requests ``idx`` of the stream half: ``(x, outputs)``; ``x`` is ``None``
+        when the inputs are the pool's fixed copies (no fresh noise), else the noisy frames."""
+        if cond == "drifted" and drift.kind == "noise":
+            clean = self.x[("clean", "A")][idx]
+            x = (clean + drift.noise_std * rng.standard_normal(clean.shape)).astype(np.float32)
+            return x, runtimes(version.tflite).predict(to_model_layout(x))
+        return None, self.small(version, runtimes, cond, "A")[idx]
+
+    def eval_index(self, cond: str) -> np.ndarray:
+        """Rows of the evaluation half as a device under ``cond`` sees them: all of them, or, for
+        a shifted class mix, a seeded resample (4x) drawn with the mix, so per-device caps such as
+        an offload budget hold on the traffic itself."""
+        w = self.weights[(cond, "B")]
+        if np.allclose(w, w[0]):
+            return np.arange(len(w))
+        rng = np.random.default_rng([len(w), 0xE7A1])
+        return np.sort(rng.choice(len(w), size=4 * len(w), p=w))
+
+    def small(self, version: ModelVersion, runtimes: RuntimePool, cond: str, pool: str):
+        key = (version.version, cond, pool)
+        if key not in self._small:
+            runtime = runtimes(version.tflite)
+            self._small[key] = runtime.predict(to_model_layout(self.x[(cond, pool)]))
+        return self._small[key]
+
+
+def _check_update_kind(scenario: Scenario) -> None:
+    if scenario.loop.update == "federated" and not importlib.util.find_spec(
+        "tinylarge.integrate.federated"
+    ):
+        # hook: once integrate/federated lands, a federated round replaces redistill() here
+        raise TinylargeError(
+            "loop.update 'federated' needs tinylarge.integrate.federated, which this build lacks;"
+            " valid here: redistill"
+        )
+
+
+def _keys(scenario: Scenario, run_dir: Path):
+    if scenario.security.keys_dir:
+        return load_private_key(Path(scenario.security.keys_dir) / "private.pem")
+    private, _ = new_keypair(run_dir / "keys")
+    return load_private_key(private)
+
+
+def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
+    """Run the closed loop of ``ctx.scenario`` (a :class:`RunContext` after the cascade stage)."""
+    sc: Scenario = ctx.scenario
+    loop, drift, sec = sc.loop, sc.drift, sc.security
+    _check_update_kind(sc)
+    ds, teacher = ctx.dataset, ctx.artifacts["teacher"]
+    cache = ArtifactCache(ctx.cache_dir)
+    runtimes = RuntimePool()
+    pools = Pools(ds, sc, teacher)
+    input_bytes = int(np.prod(ds.info.input_shape))
+    costs = device_costs(sc, ctx.metrics["profile"], input_bytes)
+    gate = Gate(ctx.metrics["cascade"]["gate"])
+    groups = [g.device for g in sc.fleet]
+    policy = PolicyState.initial(
+        groups,
+        sc.policy.kind,
+        float(ctx.metrics["cascade"]["threshold"]),
+        sc.policy.max_offload_fraction,
+        sec.canary_fraction,
+    )
+    policy.audit_fraction = sc.policy.audit_fraction
+    key = _keys(sc, ctx.run_dir)
+    bundles_dir = ctx.run_dir / "bundle"
+    bundles_dir.mkdir(exist_ok=True)
+
+    v1 = ModelVersion(
+        1, ctx.artifacts["student"], Path(ctx.artifacts["student_tflite"]).read_bytes(), "deployed"
+    )
+    v1.int8_accuracy = ctx.metrics["student"].get("int8_accuracy")
+    versions = {1: v1}
+    bundles = {1: sign_for(v1.tflite, key, 1, groups)}
+    clock = {"now_s": 0.0}
+    rng = np.random.default_rng([sc.seed, 0x100F])
+    probe_n = min(sec.probe_samples, len(pools.y["A"]))
+    probe = (pools.x[("clean", "A")][:probe_n], pools.y["A"][:probe_n])
+    floor = probe_accuracy(runtimes(v1.tflite), *probe) - sec.self_test_margin
+    devices: list[Device] = []
+    for gi, g in enumerate(sc.fleet):
+        for k in range(g.count):
+            did = f"{g.device}-{gi}-{k:04d}"
+            updater = provision(
+                did, g.device, bundles[1][g.device], key, runtimes, probe, loop.tick_s,
+                min(20, loop.samples_per_tick), lambda: clock["now_s"], floor,
+            )  # fmt: skip
+            devices.append(Device(did, g.device, False, float(rng.uniform(0.05, 1.0)), updater))
+    n_drift = int(np.ceil(drift.fraction * len(devices))) if drift.kind != "none" else 0
+    for d in (devices[i] for i in rng.permutation(len(devices))[:n_drift]):
+        d.drifts = True
+
+    pool_x: list[np.ndarray] = []
+    pool_y: list[np.ndarray] = []
+    seen: set[tuple[str, int]] = set()
+    new_since_update = 0
+    fleet_version, rollout, n_updates, closed = 1, None, 0, True
+    ticks, events, intents_log = [], [], []
+    latency_samples: dict[str, list[np.ndarray]] = {"pre-drift": [], "after drift": []}
+    intents = sorted(sc.intents, key=lambda i: i.at_tick)
+
+    for tick in range(loop.duration_ticks):
+        t0 = tick * loop.tick_s
+        drifting = drift.kind != "none" and tick >= drift.at_tick
+        for intent in [i for i in intents if i.at_tick == tick]:
+            intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick))
+        for d in devices:  # 1. devices follow the rollout
+            want = rollout.target_version(d.device_id) if is_open(rollout) else fleet_version
+            if want == d.version or want in d.failed or d.updater.slots.trial is not None:
+                continue
+            clock["now_s"] = t0
+            data = bundles[want][d.group]
+            if (
+                rollout is not None
+                and sec.tamper_update == n_updates
+                and want == rollout.to_version
+            ):
+                data = tamper(data)
+            outcome = d.updater.install(data)
+            events.append(
+                {
+                    "tick": tick,
+                    "device": d.device_id,
+                    "event": outcome.status,
+                    "version": want,
+                    "reason": outcome.reason,
+                }  # fmt: skip
+            )
+            if not outcome.ok:
+                d.failed.add(want)
+                if is_open(rollout):
+                    rollout.report(d.report(want, failed=True, detail=outcome.reason or ""))
+        for d in devices:  # 2. devices serve their traffic
+            cond = "drifted" if (drifting and d.drifts) else "clean"
+            version = versions[d.version]
+            w = pools.weights[(cond, "A")]
+            idx = rng.choice(len(w), size=loop.samples_per_tick, p=w)
+            x, small = pools.stream(version, runtimes, cond, idx, rng, sc.drift)
+            scores = gate_scores(small, gate)
+            audit = rng.random(len(idx)) < policy.audit_fraction if policy.audit_fraction else None
+            mask = policy.offload_mask(d.group, scores, d.battery, audit=audit)
+            c = costs[d.group]
+            latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)
+            correct = small.argmax(1) == pools.y["A"][idx]
+            running = d.version
+            for i in range(len(idx)):
+                clock["now_s"] = t0 + (i + 1) * loop.tick_s / (len(idx) + 1)
+                event = d.updater.observe(bool(correct[i]), float(latency[i]))
+                if event is not None:
+                    events.append(
+                        {"tick": tick, "device": d.device_id, "event": event, "version": running}
+                    )
+                    if event == "reverted":
+                        d.failed.add(running)
+            # the rollout judges the model: its own answers and its on-device inference latency
+            d.record(running, correct, np.full(len(idx), c.infer_latency_s))
+            up = np.flatnonzero(mask)  # 3. LargeML labels what came up
+            if x is not None:  # fresh sensor noise: every offloaded frame is new
+                if len(up):
+                    pool_x.extend(x[up])
+                    pool_y.extend(predict_logits(teacher, x[up]).argmax(1).tolist())
+                    new_since_update += len(up)
+            else:
+                for j in up:
+                    if (cond, int(idx[j])) not in seen:
+                        seen.add((cond, int(idx[j])))
+                        pool_x.append(pools.x[(cond, "A")][idx[j]])
+                        pool_y.append(int(pools.teacher[(cond, "A")][idx[j]].argmax()))
+                        new_since_update += 1
+            if is_open(rollout) and running in (rollout.from_version, rollout.to_version):
+                rollout.report(d.report(running, failed=running in d.failed))
+        if is_open(rollout):  # 4. the rollout decides
+            rollout.decide()
+        if rollout is not None and rollout.phase is not Phase.CANARY and not closed:
+            events.append({"tick": tick, "event": f"rollout {rollout.phase.value}",
+                           "version": rollout.to_version, "reason": rollout.reason})  # fmt: skip
+            if rollout.phase is Phase.FULL:
+                fleet_version = rollout.to_version
+            else:
+                fleet_version = _roll_back(rollout, devices, versions, bundles, key, groups,
+                                           events, tick)  # fmt: skip
+            closed = True
+        ticks.append(measure_tick(tick, devices, versions, pools, runtimes, gate, policy, costs,
+                              drifting, latency_samples))  # fmt: skip
+        # 5. LargeML updates the student on what it labelled
+        due = tick > 0 and (tick + 1) % loop.update_every == 0 and tick + 1 < loop.duration_ticks
+        if due and not is_open(rollout) and new_since_update >= loop.min_new_samples:
+            n_updates += 1
+            parent = versions[fleet_version]
+            new = redistill(
+                parent, ctx.artifacts["student_spec"], teacher, ds, np.stack(pool_x),
+                np.array(pool_y), loop, cache, bundles_dir, max(versions) + 1, sc.seed,
+            )  # fmt: skip
+            versions[new.version] = new
+            bundles[new.version] = sign_for(new.tflite, key, new.version, groups)
+            for g, data in bundles[new.version].items():
+                (bundles_dir / f"v{new.version}-{g}.bundle").write_bytes(data)
+            policy_obj = RolloutPolicy(
+                canary_fraction=policy.canary_fraction,
+                min_canary_reports=sec.min_canary_reports,
+                min_canary_samples=sec.min_canary_samples,
+                max_accuracy_drop=sec.max_accuracy_drop,
+            )
+            rollout = start_rollout(sc.name, fleet_version, new.version, policy_obj,
+                                    [d.device_id for d in devices])  # fmt: skip
+            closed, new_since_update = False, 0
+            events.append({"tick": tick, "event": "update signed", "version": new.version,
+                           "reason": new.source, "cached": new.cached})  # fmt: skip
+    return summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
+                    latency_samples, fleet_version)  # fmt: skip
+
+
+def _roll_back(rollout, devices, versions, bundles, key, groups, events, tick) -> int:
+    """Everyone back on ``from_version``; devices that already confirmed the bad version get the
+    old model re-signed under a new, higher version (the anti-rollback counter only goes up)."""
+    stuck = [d for d in devices if d.version == rollout.to_version]
+    if not stuck:
+        return rollout.from_version
+    old = versions[rollout.from_version]
+    v = max(versions) + 1
+    versions[v] = ModelVersion(v, old.model, old.tflite, f"re-release of v{old.version}")
+    bundles[v] = sign_for(old.tflite, key, v, groups)
+    events.append({"tick": tick, "event": "re-release", "version": v,
+                   "reason": f"v{old.version} re-signed: {len(stuck)} devices confirmed "
+                             f"v{rollout.to_version}"})  # fmt: skip
+    return v  # everyone moves to it: a device never installs a lower counter again
+
+
+def _apply_intent(intent, policy, costs, mapper, tick) -> dict[str, Any]:
+    if mapper is None:
+        raise TinylargeError("this scenario has intents, but no intent mapper is available")
+    mapped = mapper(intent.text)
+    entry = {"tick": tick, "text": intent.text, **mapped}
+    if mapped.get("accepted"):
+        offload_s = {g: c.offload_latency_s for g, c in costs.items()}
+        entry["effect"] = apply_change(policy, mapped["kind"], mapped["params"], offload_s)
+    else:
+        entry["effect"] = "refused"
+    return entry

@@ -1,0 +1,130 @@
+"""The sections of a scenario that drive the closed loop: fleet, policy, loop, security, drift.
+
+Every section is a frozen pydantic model with defaults, so a scenario only states what it changes;
+unknown keys are refused (``extra="forbid"``) and :mod:`tinylarge.scenario.schema` turns that into
+an error naming the key and listing the valid ones.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceGroup(_Section):
+    """``count`` devices of one catalog MCU type on one uplink (a ``links.yaml`` preset, or a
+    ``band`` from ``bands.yaml`` at ``snr_db``)."""
+
+    device: str = "nrf52840"
+    count: int = Field(10, ge=1, le=10_000)
+    link: str = Field("nb-iot", description="uplink preset (tinylarge.net.list_links)")
+    band: str | None = Field(None, description="instead of link: a band at snr_db")
+    snr_db: float = Field(10.0, ge=-20.0, le=60.0)
+
+    @field_validator("device", "link", "band")
+    @classmethod
+    def _known(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is None:
+            return name
+        from tinylarge.net import list_bands, list_links
+        from tinylarge.tiny.devices import list_devices
+
+        valid = {"device": list_devices, "link": list_links, "band": list_bands}[info.field_name]()
+        if name not in valid:
+            raise ValueError(f"unknown {info.field_name} {name!r}; valid: {', '.join(valid)}")
+        return name
+
+
+class PolicyConfig(_Section):
+    """Where each request runs: ``cascade`` (the device answers when its gate is sure enough, the
+    threshold calibrated by the deploy stage), ``local`` (never offload) or ``offload-all``;
+    ``max_offload_fraction`` caps what one device sends per tick (its surest samples stay)."""
+
+    kind: Literal["cascade", "local", "offload-all"] = "cascade"
+    max_offload_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    audit_fraction: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="share of requests sent up whatever the gate says, so LargeML keeps labelling"
+        " traffic (and can re-distil) even where the device is sure",
+    )  # fmt: skip
+    server_latency_s: float = Field(
+        0.005, ge=0.0, description="LargeML inference time per offloaded sample (modelled)"
+    )
+
+
+class LoopConfig(_Section):
+    """The closed loop over simulated time: ``duration_ticks`` ticks of ``tick_s`` seconds; each
+    device serves ``samples_per_tick`` requests a tick; every ``update_every`` ticks the LargeML
+    side turns the offloaded samples it labelled into a new student (``update``) when it holds at
+    least ``min_new_samples`` new ones, and rolls it out."""
+
+    duration_ticks: int = Field(24, ge=2, le=10_000)
+    tick_s: float = Field(3600.0, gt=0.0)
+    samples_per_tick: int = Field(32, ge=1, le=10_000)
+    update: Literal["redistill", "federated"] = Field(
+        "redistill", description="how the large side updates the fleet's model"
+    )
+    update_every: int = Field(4, ge=1)
+    min_new_samples: int = Field(64, ge=1)
+    epochs: int = Field(3, ge=1, le=100, description="fine-tuning epochs per re-distillation")
+    lr: float = Field(1e-3, gt=0.0)
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's soft targets")
+    pool_share: float = Field(
+        0.3, ge=0.0, lt=1.0, description="least share of an epoch the labelled offloads make up"
+    )
+    recover_window_ticks: int = Field(
+        3, ge=1, description="ticks averaged for the pre-drift and final accuracy"
+    )
+
+
+class SecurityConfig(_Section):
+    """Signed bundles and the staged rollout: canaries first, then all, rolled back when the
+    canaries fail or regress. ``keys_dir``: an Ed25519 key pair (``tinylarge keygen``); default a
+    fresh pair in the run folder. ``tamper_update``: the n-th update's bundle is altered in transit
+    (exercises refusal and rollback)."""
+
+    keys_dir: str | None = None
+    canary_fraction: float = Field(0.2, gt=0.0, le=1.0)
+    min_canary_reports: int = Field(2, ge=1)
+    min_canary_samples: int = Field(16, ge=1)
+    max_accuracy_drop: float = Field(0.05, ge=0.0, le=1.0)
+    probe_samples: int = Field(50, ge=1, description="labelled samples of the device self-test")
+    self_test_margin: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="self-test floor: factory model's probe accuracy minus this",
+    )
+    tamper_update: int | None = Field(None, ge=1)
+
+
+class DriftConfig(_Section):
+    """From tick ``at_tick`` the data of a ``fraction`` of the fleet drifts: ``noise`` (Gaussian
+    sensor noise of ``noise_std`` in normalised units), ``class_mix`` (``classes`` become
+    ``weight`` of the traffic) or ``subject`` (a new wearer/site: per-channel gain and offset of
+    ``noise_std`` spread)."""
+
+    kind: Literal["none", "noise", "class_mix", "subject"] = "none"
+    at_tick: int = Field(8, ge=1)
+    fraction: float = Field(0.5, gt=0.0, le=1.0)
+    noise_std: float = Field(0.3, ge=0.0, le=10.0)
+    classes: list[int] = Field(default_factory=list)
+    weight: float = Field(0.8, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _classes(self) -> DriftConfig:
+        if self.kind == "class_mix" and not self.classes:
+            raise ValueError("drift kind class_mix needs classes (the class ids that take over)")
+        return self
+
+
+class IntentAt(_Section):
+    """An operator intent in plain English, applied at tick ``at_tick``."""
+
+    at_tick: int = Field(..., ge=0)
+    text: str = Field(..., min_length=1, max_length=500)
