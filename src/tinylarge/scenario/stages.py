@@ -103,8 +103,8 @@ def deploy_student(ctx: RunContext) -> None:
 
 def offload_cascade(ctx: RunContext) -> None:
     """The device's int8 student answers when confident, the teacher otherwise: calibrate the
-    gate on the validation rows for accuracy within 0.2 points of the teacher (Learn then Test,
-    delta 0.1; reported on the test set),
+    gate on the validation rows for the scenario's ``policy.gate_max_accuracy_drop`` below the
+    teacher (Learn then Test, ``policy.gate_delta``; reported on the test set),
     cost it on the scenario's device."""
     from tinylarge.integrate.cascade import CascadeConfig, run_cascade
     from tinylarge.integrate.plots import plot_cascade
@@ -113,7 +113,8 @@ def offload_cascade(ctx: RunContext) -> None:
         teacher=ctx.run_dir / "teacher.pt",
         student=ctx.artifacts["student_tflite"],
         device=ctx.scenario.device,
-        max_accuracy_drop=0.002,
+        max_accuracy_drop=ctx.scenario.policy.gate_max_accuracy_drop,
+        delta=ctx.scenario.policy.gate_delta,
         seed=ctx.scenario.seed,
     )
     result = run_cascade(config, dataset=ctx.dataset, progress=ctx.progress)
