@@ -152,3 +152,16 @@ def test_few_labels_get_no_validation_split_and_enough_steps():
     assert epochs_for_steps(n_samples=4000, batch_size=64, min_steps=100, epochs=3) == 3
     cfg = few_label_config(TrainConfig(epochs=3, batch_size=64, lr=1e-2), 20, min_steps=100)
     assert cfg.val_fraction == 0.0 and cfg.batch_size == 5 and cfg.epochs == 25
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 8, 9])
+def test_every_schedule_survives_a_run_of_a_few_steps(steps):
+    from tinylarge.train.loop import Schedule, make_scheduler
+
+    for schedule in Schedule:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+        sched = make_scheduler(opt, TrainConfig(schedule=schedule, lr=0.1), steps)
+        for _ in range(steps):
+            opt.step()
+            sched.step()
+        assert all(0.0 <= g["lr"] <= 0.1 + 1e-12 for g in opt.param_groups)

@@ -144,7 +144,9 @@ def make_scheduler(
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule of ``config`` over ``total_steps`` optimizer steps."""
     total_steps = max(total_steps, 1)
-    if config.schedule is Schedule.ONECYCLE:
+    # OneCycleLR divides by its warm-up length (pct_start * total_steps - 1): zero at 4 steps and
+    # negative below, so a run of a few steps (a small fine-tune) keeps a constant rate instead
+    if config.schedule is Schedule.ONECYCLE and total_steps >= 8:
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=config.lr, total_steps=total_steps, pct_start=0.25
         )
