@@ -358,8 +358,9 @@ FedAvg(M) with its own best setting on the same {DP_CLIENTS} clients: {nonpriv[0
 {chr(10).join(curve)}
 
 **Target (b): DP-FL at epsilon <= 8 within 5 points of non-private.** At epsilon
-{dp[8.0]["eps"]:.2f}: {d8[0] * 100:+.1f} ± {d8[1] * 100:.1f} points. Met (mean):
-**{"yes" if met_b else "no"}**.
+{dp[8.0]["eps"]:.2f}: {d8[0] * 100:+.1f} ± {d8[1] * 100:.1f} points. Met by the mean:
+**{"yes" if met_b else "no"}**; by the whole 95 % interval above -5 points:
+**{"yes" if d8[0] - d8[1] > -0.05 else "no"}** ({n_extra} seeds).
 
 Run time {time.perf_counter() - t0:.0f} s{PARTIAL if partial else ""}.
 """
