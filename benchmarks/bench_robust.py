@@ -343,6 +343,8 @@ def dp_report(sel: tuple, dp: dict, t0: float, partial: bool = False) -> str:
     met_b = d8[0] > -0.05
     return f"""### Client-level DP-FedAvg: {DP_CLIENTS} clients, iid, delta = 1e-5
 
+Local SGD lr 0.05 / momentum 0.9 as above but batch 16; local epochs (and the server
+momentum) are the validated choice below, for both the private and the non-private side.
 Setting chosen on validation (seeds {VALIDATION_SEEDS}, the server's held-out share), never on
 test, by the best mean validation accuracy over a full grid. DP-FedAvg at epsilon 8 over clip
 norm C x local epochs x server momentum (server learning rate 1; momentum acts on the noisy mean,
