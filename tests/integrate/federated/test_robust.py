@@ -20,7 +20,12 @@ from tinylarge.integrate.federated.attacks import (
 )
 from tinylarge.integrate.federated.config import config_from_json
 from tinylarge.integrate.federated.defences import fltrust_aggregate
-from tinylarge.integrate.federated.privacy import clip_update, epsilon_spent, noise_for_epsilon
+from tinylarge.integrate.federated.privacy import (
+    clip_update,
+    epsilon_spent,
+    noise_for_epsilon,
+    server_step,
+)
 from tinylarge.integrate.federated.robust import RobustConfig, run_robust
 from tinylarge.integrate.federated.strategy import strategy_names
 
@@ -113,6 +118,17 @@ def test_epsilon_matches_the_closed_form_rdp_of_the_gaussian_mechanism():
     z8 = noise_for_epsilon(8.0, rounds, delta)
     assert 7.9 <= epsilon_spent(z8, rounds, delta) <= 8.0
     assert epsilon_spent(z8 * 2, rounds, delta) < 4.5
+
+
+def test_server_step_is_fedavgm_and_plain_fedavg_at_lr_1_momentum_0():
+    w0, m1, m2 = (np.full(3, x, np.float32) for x in (1.0, 2.0, 4.0))
+    same, _ = server_step([w0], [m1], None, 1.0, 0.0)
+    np.testing.assert_array_equal(same[0], m1)  # lr 1, no momentum: the mean itself
+    w1, v = server_step([w0], [m1], None, 0.5, 0.9)  # v = 1, w = 1 + 0.5
+    w2, v = server_step(w1, [m2], v, 0.5, 0.9)  # v = 0.9 + 2.5 = 3.4, w = 1.5 + 1.7
+    np.testing.assert_allclose(w2[0], 3.2, rtol=1e-6)
+    np.testing.assert_allclose(v[0], 3.4, rtol=1e-6)
+    assert w2[0].dtype == np.float32
 
 
 def test_clipping_bounds_the_update_norm():

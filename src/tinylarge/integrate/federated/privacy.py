@@ -5,6 +5,10 @@
   or a secure aggregate, only ever sees clipped updates.
 - Noise: Flower's ``DifferentialPrivacyClientSideFixedClipping`` wraps an unweighted FedAvg and
   adds ``N(0, (z * clip / n)^2)`` to the mean of the ``n`` clipped updates each round.
+- Server optimiser (McMahan et al. 2018, Alg. 1's server learning rate; Reddi et al. 2021's
+  server momentum): the noisy mean update ``d`` moves the model by ``lr * m`` with
+  ``m <- momentum * m + d``. It acts on the released noisy mean only (post-processing), so the
+  privacy guarantee is unchanged.
 - Accounting: Opacus's RDP accountant (Mironov 2017) composes one Gaussian release per round. Every
   training client takes part in every round, so no subsampling amplification is claimed
   (``sample_rate = 1``); the neighbouring relation is adding or removing one client's data.
@@ -79,8 +83,58 @@ def clipped_record(
     return ArrayRecord(dict(zip(keys, (Array(np.asarray(a)) for a in arrays), strict=True))), norm
 
 
+def server_step(
+    current: list[np.ndarray],
+    mean: list[np.ndarray],
+    velocity: list[np.ndarray] | None,
+    lr: float,
+    momentum: float,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The server's step from ``current`` given the (noisy) aggregate ``mean``:
+    ``v <- momentum * v + (mean - current)``, ``w <- current + lr * v`` (FedAvgM's rule, Hsu et
+    al. 2019; ``v`` starts at the first update). Returns the new model and ``v``."""
+    delta = [m - c for m, c in zip(mean, current, strict=True)]
+    v = (
+        delta
+        if velocity is None
+        else [momentum * a + d for a, d in zip(velocity, delta, strict=True)]
+    )
+    new = [(c + lr * a).astype(c.dtype) for c, a in zip(current, v, strict=True)]
+    return new, v
+
+
+class ServerStepDP(DifferentialPrivacyClientSideFixedClipping):
+    """Flower's client-side fixed-clipping DP-FedAvg followed by a server learning rate and
+    momentum applied to the noisy mean update (post-processing of the private release)."""
+
+    def __init__(self, *args: Any, server_lr: float, server_momentum: float, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.server_lr, self.server_momentum = float(server_lr), float(server_momentum)
+        self._current: list[np.ndarray] | None = None
+        self._velocity: list[np.ndarray] | None = None
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: Any, grid: Any):  # type: ignore[no-untyped-def]
+        self._current = arrays.to_numpy_ndarrays()
+        return super().configure_train(server_round, arrays, config, grid)
+
+    def aggregate_train(self, server_round: int, replies: Any):  # type: ignore[no-untyped-def]
+        noisy, metrics = super().aggregate_train(server_round, replies)
+        if noisy is None or self._current is None:
+            return noisy, metrics
+        keys = list(noisy.keys())
+        new, self._velocity = server_step(
+            self._current,
+            noisy.to_numpy_ndarrays(),
+            self._velocity,
+            self.server_lr,
+            self.server_momentum,
+        )
+        return ArrayRecord(dict(zip(keys, (Array(a) for a in new), strict=True))), metrics
+
+
 def private_strategy(config: Any) -> Strategy:
-    """Unweighted FedAvg wrapped by Flower's client-side fixed-clipping DP strategy."""
+    """Unweighted FedAvg wrapped by Flower's client-side fixed-clipping DP strategy, then the
+    server step (learning rate and momentum; 1 and 0 are plain DP-FedAvg)."""
     if config.clients_per_round not in (None, len(config.training_clients)):
         raise TinylargeError(
             "client-level DP here accounts full participation only; leave clients_per_round unset"
@@ -93,9 +147,11 @@ def private_strategy(config: Any) -> Strategy:
         min_available_nodes=1,
         weighted_by_key=UNIT_WEIGHT,
     )
-    return DifferentialPrivacyClientSideFixedClipping(
+    return ServerStepDP(
         inner,
         noise_multiplier=config.noise_multiplier,
         clipping_norm=config.dp_clip,
         num_sampled_clients=config.n_selected,
+        server_lr=getattr(config, "server_lr", 1.0),
+        server_momentum=getattr(config, "server_momentum", 0.0),
     )

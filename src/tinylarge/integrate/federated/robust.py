@@ -76,6 +76,12 @@ class RobustConfig(fl.FLConfig):
         None, ge=0, description="client-level DP: noise multiplier z (instead of epsilon)"
     )
     dp_delta: float = Field(1e-5, gt=0, lt=1)
+    server_lr: float = Field(
+        1.0, gt=0, le=10, description="dp-fedavg / fedavgm: server learning rate on the mean update"
+    )
+    server_momentum: float = Field(
+        0.0, ge=0, lt=1, description="dp-fedavg / fedavgm: server momentum on the mean update"
+    )
 
     @model_validator(mode="after")
     def _dp(self) -> RobustConfig:

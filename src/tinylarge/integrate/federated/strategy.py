@@ -29,7 +29,7 @@ STRATEGIES: dict[str, Callable[[Any], Strategy]] = {
     # server learning rate eps and no momentum
     "fedavgm": lambda c: FedAvgM(
         **_ALL,
-        server_learning_rate=getattr(c, "outer_lr", 1.0),
+        server_learning_rate=getattr(c, "outer_lr", getattr(c, "server_lr", 1.0)),
         server_momentum=getattr(c, "server_momentum", 0.0),
     ),
 }
