@@ -198,7 +198,7 @@ def rounds_cell(runs: list[dict], rounds: int) -> str:
     return f"{median(reached):.0f} ({len(reached)}/{len(runs)} reached; others > {rounds})"
 
 
-def table(setting: str, runs: dict[str, list[dict]], rounds: int) -> str:
+def table(setting: str, runs: dict[str, list[dict]], rounds: int, epochs: int) -> str:
     head = (
         "| framework | final acc % | rounds to "
         f"{100 * TARGETS[setting]:.0f}% | kB up / client-round | kB down / client-round | "
@@ -219,7 +219,8 @@ def table(setting: str, runs: dict[str, list[dict]], rounds: int) -> str:
         peak = median(col("device_peak_memory_bytes")) / 1024
         train = median(col("device_trainable_memory_bytes")) / 1024
         rows.append(
-            f"| {fw} | {fmt(col('final_accuracy'), 100)} | {rounds_cell(ok, rounds)} | "
+            f"| {fw} | {fmt(col('final_accuracy'), 100)} | "
+            f"{rounds_cell(ok, epochs if fw in ('sl', 'fsl') else rounds)} | "
             f"{fmt_pos(col('bytes_up_per_client_round'), 1e-3)} | "
             f"{fmt_pos(col('bytes_down_per_client_round'), 1e-3)} | {peak:.0f} ({train:.1f}) | "
             f"{fmt_pos(col('device_compute_s_per_client_round'), digits=3)} | "
@@ -461,6 +462,7 @@ def _verdict(ok: bool) -> str:
 def section(p: dict, seeds: list[int], R: int) -> str:
     c = p["comparisons"]
     n = len(seeds)
+    E = p["args"].get("sl_epochs") or R
 
     def diff(d: dict, scale: float = 100.0, unit: str = " points") -> str:
         return (
@@ -471,13 +473,18 @@ def section(p: dict, seeds: list[int], R: int) -> str:
     fp, fml, fsl = c["fedprox_vs_fedavg"], c["fml_vs_fedavg_ft"], c["fsl_vs_sl"]
     ratio, aware_t = c["sl_over_fsl_time_per_epoch"], c["random_over_aware_time"]
     aware_a = c["aware_vs_random_acc"]
+    fml_eq = c.get("fml_vs_fedavg_ft_equal_steps")
     out = [
         "## Federated: learning together on Flower (FL, FedProx, FTL, FML, SL, FSL, FFM)",
         "",
         f"`benchmarks/bench_federated.py` (seeds {seeds[0]}..{seeds[-1]}, {R} rounds; SL/FSL: "
-        f"{R} epochs). Medians with the 95% Student-t interval of the mean over {n} seeds "
-        "(`tinylarge.train.stats`); comparisons paired by seed. **Measured**: accuracy (float "
-        "PyTorch models on the test split; FTL: the int8 TFLM backbone + float head), bytes "
+        f"{E} epochs). Accuracy: medians with the 95% Student-t interval of the mean over {n} "
+        "seeds (`tinylarge.train.stats`); positive quantities (bytes, compute, simulated time, "
+        "energy, time ratios): medians with the 95% percentile-bootstrap interval of the mean "
+        "(`scipy.stats.bootstrap`, 9,999 resamples), which cannot fall below zero but, from "
+        "3 seeds, is narrow (it under-covers); comparisons paired by seed. **Measured**: "
+        "accuracy (float PyTorch models on the test split; FTL: the int8 TFLM backbone + "
+        "float head), bytes "
         "(Flower `ArrayRecord` bytes of what each Message carries), wall time. **Modelled**: "
         "simulated time, radio energy (TR 38.901 channel of `tinylarge.net`, nr-fr1, clients "
         "20-400 m), device compute time/energy (3 x forward MACs x the core's cycles per MAC: "
@@ -485,9 +492,9 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "int8-inference speed, a lower bound for float training), device peak memory (weights + "
         "gradients + optimizer state + activations of one batch, counted from the model).",
         "",
-        "Settings (small but honest, chosen for a ~25 min run on 2 shared cores): mnist5k, 20 "
-        "clients, Dirichlet alpha = 0.3, 10 clients per round, 2 local epochs (Reptile: its "
-        "10 inner steps), batch 32; "
+        "Settings (small but honest, sized for a ~40 min run on 2 shared cores): mnist5k, 20 "
+        "clients, Dirichlet alpha = 0.3, 10 clients per round, 2 local epochs with momentum "
+        "0.9 (Reptile: its 10 plain-SGD inner steps), batch 32; "
         "japanese-vowels (speech, 9 speakers; speaker = class), `group` partition: one speaker "
         "per client, all 9 per round. The server keeps 30% of the training split (the FTL "
         "backbone's pretraining data; the validation set for selection). FML holds out 2 "
@@ -500,18 +507,24 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         f"{p['validation']['lr']}), FedProx mu {p['chosen']['fedprox']['proximal_mu']} "
         f"({p['validation']['mu']}), Reptile outer step {p['chosen']['fml']['outer_lr']} "
         f"({p['validation']['outer_lr']}); the rest are the frameworks' defaults. (Selection "
-        f"log: `{p.get('chosen_log') or 'this run'}`.) Accuracy targets 50% were fixed from "
-        "the validation runs, before any test-split run.",
+        f"log: `{p.get('chosen_log') or 'this run'}`.) "
+        + (
+            f"The selection ran at {p['args']['select_rounds']} rounds and was not redone "
+            f"for the {R}-round runs below (no test-split run informed it). "
+            if p["args"]["select_rounds"] != R
+            else ""
+        )
+        + "Accuracy targets 50% were fixed from the validation runs, before any test-split "
+        "run.",
         "",
-        "Cells: median [95% t-interval of the mean]. With 3 seeds and heavy-tailed channel draws "
-        "(one far or faded client sets a round's time), intervals of simulated time and radio "
-        "energy are wide and their lower bound can fall below zero; the medians are the robust "
-        "figure. FL and FedProx share partitions, selections and channels seed by seed (paired).",
+        "Cells: median [95% interval]. Channel draws are heavy-tailed (one far or faded client "
+        "sets a round's time), so the medians are the robust figure. FL and FedProx share "
+        "partitions, selections and channels seed by seed (paired).",
         "",
     ]
     for setting in SETTINGS:
         out += [f"### {setting} ({SETTINGS[setting]['partition']})", ""]
-        out += [table(setting, p["runs"][setting], R)]
+        out += [table(setting, p["runs"][setting], R, E)]
     fedprox_ok = fp["diff_mean"] >= 0
     out += [
         "### The issue's targets",
@@ -526,7 +539,17 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         f"| FML beats FedAvg + the same fine-tuning on held-out clients (few-shot) | medians FML "
         f"{100 * fml['a_median']:.2f}% vs FedAvg+FT {100 * fml['b_median']:.2f}% after "
         f"{p['finetune_steps']} plain-SGD steps on 20% of each held-out client's data; "
-        f"mean paired difference {diff(fml)} | {_verdict(fml['diff_mean'] > 0)} |",
+        f"mean paired difference {diff(fml)}"
+        + (
+            f"; at equal local compute (FedAvg also {FMLConfig.model_fields['local_steps'].default}"
+            f" steps per round, its momentum kept) FedAvg+FT {100 * fml_eq['b_median']:.2f}%, "
+            f"difference {diff(fml_eq)}"
+            if fml_eq
+            else ""
+        )
+        + f" | {_verdict(fml['diff_mean'] > 0)}"
+        + (f" vs 2 epochs; {_verdict(fml_eq['diff_mean'] > 0)} at equal steps" if fml_eq else "")
+        + " |",
         f"| FSL (SplitFed v1) within 1 point of SL at less simulated time per epoch | medians FSL "
         f"{100 * fsl['a_median']:.2f}% vs SL {100 * fsl['b_median']:.2f}%; mean paired difference "
         f"{diff(fsl)}; SL / FSL time per epoch {ratio['median']:.2f}x "
