@@ -43,3 +43,22 @@ def test_no_client_waits_longer_than_the_bound_over_a_run():
         stale = [0 if i in chosen else s + 1 for i, s in enumerate(stale)]
         worst = max(worst, *stale)
     assert worst <= 8
+
+
+def test_the_bound_holds_for_every_feasible_population_and_the_bench_setting():
+    # Feasible: k (S + 1) >= n, i.e. k per round can cover n clients in S + 1 rounds. Heavy-tailed
+    # times (far clients) are the case the bound exists for: they would never be fastest.
+    rng = np.random.default_rng(1)
+    draws = rng.integers([4, 1, 1], [30, 12, 6], size=(60, 3))
+    cases = [(20, 10, 4)] + [(n, k, s) for n, k, s in draws if k <= n and k * (s + 1) >= n]
+    assert len(cases) > 15
+    for n, k, s in cases:
+        times = list(rng.pareto(1.0, n) + 1.0)
+        stale, last_seen = [0] * n, set()
+        for _ in range(40):
+            chosen = select_network_aware(_states(times, stale), int(k), int(s))
+            assert len(chosen) == k
+            last_seen |= set(chosen)
+            stale = [0 if i in chosen else x + 1 for i, x in enumerate(stale)]
+            assert max(stale) <= s, (n, k, s, stale)
+        assert last_seen == set(range(n))
