@@ -17,6 +17,7 @@ objective for its device and channel), ``drift-plus-penalty`` (Lyapunov, :mod:`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,8 @@ class Allocation:
     cancel: np.ndarray | None = None
 
 
-class Policy:
-    """Base: subclasses override :meth:`plan` (and :meth:`allocate` to manage resources)."""
+class Policy(ABC):
+    """Base: subclasses define :meth:`plan` (and override :meth:`allocate` to manage resources)."""
 
     name = "base"
     param_names: tuple[str, ...] = ()  # what ``policy_params`` may set for this policy
@@ -82,8 +83,9 @@ class Policy:
                 )
         self.params = params
 
+    @abstractmethod
     def plan(self, view: SlotView) -> Plan:
-        raise NotImplementedError
+        """Each request's action (and its cascade threshold) for this slot."""
 
     def allocate(
         self, view: SlotView, plan: Plan, sending: np.ndarray, payload_bytes, device_s
