@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tinylarge.cli.main import COMMANDS, app, user_error
+from tinylarge.cli.main import COMMANDS, app, reflow, user_error
 from tinylarge.errors import UnknownNameError
 from tinylarge.integrate.cascade import CascadeConfig
 
@@ -94,3 +94,25 @@ def test_a_run_that_fails_leaves_no_folder_and_latest_where_it_was(tmp_path):
     assert bad.stderr.count("\n") == 1
     assert sorted(p.name for p in runs.iterdir()) == [run_dir.name, "latest"]
     assert (runs / "latest").resolve() == run_dir.resolve()
+
+
+def test_reflow_joins_docstring_paragraph_lines_but_keeps_lists() -> None:
+    text = """First line.
+
+    A paragraph wrapped
+    at the docstring's width.
+
+    Steps:
+    - one
+    - two
+    """
+    assert reflow(text) == (
+        "First line.\n\nA paragraph wrapped at the docstring's width.\n\nSteps:\n- one\n- two"
+    )
+
+
+def test_command_help_has_no_hard_wrapped_paragraphs() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    # the docstring wraps after "the student"; reflowed help keeps the sentence on one line
+    assert "quantizes the student to int8" in result.output

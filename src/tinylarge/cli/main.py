@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
+from collections.abc import Iterable
 from functools import cache
 from importlib import import_module
 from typing import Any
@@ -86,7 +88,28 @@ def _module_commands(module: str) -> dict[str, click.Command]:
     import_module(f"tinylarge.cli.{module}").register(sub)
     commands = typer.main.get_group(sub).commands
     _restore_argument_help(sub, commands)
+    _reflow_help(commands.values())
     return commands
+
+
+def reflow(text: str) -> str:
+    """Docstring paragraphs joined into single lines (typer's rich help keeps a docstring's hard
+    line breaks after the first paragraph and then wraps again, leaving ragged half-lines); lines
+    of a list (``- ``, ``* ``, ``1. ``) and indented lines keep their breaks."""
+    out = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        lines = para.splitlines()
+        keep = any(re.match(r"\s|[-*] |\d+\. |\x08", line) for line in lines[1:])
+        out.append(para if keep else " ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+def _reflow_help(commands: Iterable[click.Command]) -> None:
+    for command in commands:
+        if command.help:
+            command.help = reflow(command.help)
+        if isinstance(command, click.Group):
+            _reflow_help(command.commands.values())
 
 
 def _restore_argument_help(sub: typer.Typer, commands: dict[str, click.Command]) -> None:
