@@ -13,6 +13,7 @@ EXPECTED = {  # name: (input_shape, n_classes, n_samples) as published by the so
     "basic-motions": ((6, 1, 100), 4, 80),
     "italy-power": ((1, 1, 24), 2, 1096),
     "japanese-vowels": ((12, 1, 29), 9, 640),
+    "watch-exercises": ((6, 1, 100), 7, 2369),  # 140 recordings cut into 2 s windows
     "acsf1": ((1, 1, 1460), 10, 200),
 }
 
@@ -71,3 +72,13 @@ def test_reported_split_sizes_match_the_split():
         if info.name in ("digits", "italy-power"):
             ds = load_dataset(info.name, seed=3)
             assert (info.n_train, info.n_test) == (len(ds.y_train), len(ds.y_test))
+
+
+def test_watch_subjects_each_hold_every_exercise():
+    """Unlike japanese-vowels (speaker = class), a subject partition of watch-exercises gives
+    clients every class: the shift between clients is the wearer, not the label."""
+    ds = load_dataset("watch-exercises", seed=0)
+    subjects = np.unique(ds.groups_train)
+    assert len(subjects) == 10
+    for s in subjects:
+        assert set(ds.y_train[ds.groups_train == s]) == set(range(7))

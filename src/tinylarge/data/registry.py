@@ -110,6 +110,15 @@ _REGISTRY: dict[str, _Entry] = {
         _UEA_LICENSE,
         "speech LPC cepstra (12 x <=29 frames) from 9 speakers (speaker = class = group)",
     ),
+    "watch-exercises": _Entry(
+        sources.watch_exercises,
+        "timeseries",
+        0.3,
+        "seglearn (Burns et al. 2018 smartwatch study, bundled in the wheel)",
+        "seglearn BSD-3-Clause (data by its author; cite arXiv:1802.01489)",
+        "smartwatch accelerometer + gyroscope (6 axes x 2 s at 50 Hz), 7 shoulder exercises,"
+        " 10 subjects (group = subject)",
+    ),
     "acsf1": _Entry(
         sources.acsf1,
         "timeseries",

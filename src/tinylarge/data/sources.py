@@ -82,6 +82,30 @@ def japanese_vowels() -> RawData:
     return x, y, y.copy(), [f"speaker-{n}" for n in names]
 
 
+WATCH_WINDOW = 100  # 2 s at 50 Hz: about one exercise repetition (20 in ~40 s)
+
+
+def watch_exercises() -> RawData:
+    """Smartwatch accelerometer + gyroscope (6 axes, 50 Hz) of 7 shoulder-rehabilitation exercises,
+    each done in sets of 20 repetitions by 10 subjects with either arm (Burns et al. 2018,
+    arXiv:1802.01489; bundled in seglearn's wheel). Every recording is cut into non-overlapping
+    2 s windows (one sample each); the subject is the group, so a ``group`` partition gives each
+    client one subject's recordings of every exercise (feature shift, not label skew).
+    """
+    from seglearn.datasets import load_watch
+
+    d = load_watch()
+    xs, ys, subjects = [], [], []
+    for series, label, subject in zip(d["X"], d["y"], d["subject"], strict=True):
+        n = series.shape[0] // WATCH_WINDOW
+        windows = np.asarray(series[: n * WATCH_WINDOW], dtype=np.float32)
+        xs.append(windows.reshape(n, WATCH_WINDOW, -1).transpose(0, 2, 1))  # (n, 6, 100)
+        ys.append(np.full(n, int(label), dtype=np.int64))
+        subjects.append(np.full(n, int(subject), dtype=np.int64))
+    x = np.concatenate(xs)[:, :, None, :]  # (n, C, 1, L)
+    return x, np.concatenate(ys), np.concatenate(subjects), [str(v) for v in d["y_labels"]]
+
+
 def acsf1() -> RawData:
     """Appliance power draw (ACS-F1): one hour at 1 sample per ~2.5 s, 10 appliance types."""
     x, y, names = _fixed_series("ACSF1")
