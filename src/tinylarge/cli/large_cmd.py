@@ -18,6 +18,8 @@ from tinylarge.cli.params import (
     DEVICE,
     RUNS_OPTION,
     TFLITE,
+    THRESHOLD,
+    THRESHOLD_HELP,
     Url,
     config_option,
     dataset_option,
@@ -248,7 +250,9 @@ def device(
     dataset: str = dataset_option("digits", "Dataset whose test split the device plays."),
     n_requests: int = typer.Option(100, "--requests", min=1, help="Samples to play."),
     offset: int = typer.Option(0, "--offset", min=0, help="First test sample to play."),
-    threshold: float = config_option(FleetConfig, "threshold", "--threshold"),
+    threshold: float = config_option(
+        FleetConfig, "threshold", "--threshold", click_type=THRESHOLD, help=THRESHOLD_HELP
+    ),
     device_id: str = typer.Option("device-0", "--device-id", help="Id in the token."),
     cut: int | None = config_option(FleetConfig, "cut", "--cut", help=CUT_HELP),
     device_key: Path | None = typer.Option(
@@ -334,7 +338,9 @@ def fleet(
     dataset: str | None = dataset_option(None, "Samples to play (default: the checkpoint's)."),
     agents: int = config_option(FleetConfig, "n_agents", "--agents", help="Live device agents."),
     n_requests: int = config_option(FleetConfig, "n_requests", "--requests"),
-    threshold: float = config_option(FleetConfig, "threshold", "--threshold"),
+    threshold: float = config_option(
+        FleetConfig, "threshold", "--threshold", click_type=THRESHOLD, help=THRESHOLD_HELP
+    ),
     cut: int | None = config_option(FleetConfig, "cut", "--cut", help=CUT_HELP),
     workers: int = config_option(FleetConfig, "workers", "--workers"),
     max_batch_size: int = config_option(

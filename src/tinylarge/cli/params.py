@@ -82,6 +82,52 @@ class CommaList(click.ParamType):
         return [self.item.convert(v, param, ctx) for v in items]
 
 
+class Threshold(click.FloatRange):
+    """A device gate threshold (>= 0): a number, or a cascade run whose calibrated max-probability
+    threshold the devices should apply: its run folder, its ``metrics.json``, a saved ``cascade
+    --json`` output or a scenario run's ``metrics.json`` (its ``cascade`` entry)."""
+
+    name = "threshold|run"
+
+    def __init__(self) -> None:
+        super().__init__(min=0.0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return super().convert(self._from_run(str(value), param, ctx), param, ctx)
+        return super().convert(value, param, ctx)
+
+    def _from_run(self, value: str, param: click.Parameter | None, ctx: click.Context | None):
+        import json
+
+        path = Path(value) / "metrics.json" if Path(value).is_dir() else Path(value)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            self.fail(
+                f"{value!r} is neither a number nor a cascade run ({exc.strerror}); give a"
+                " threshold or a `tinylarge cascade` run folder / metrics.json / --json output",
+                param,
+                ctx,
+            )
+        except ValueError:
+            self.fail(f"{str(path)!r} is not JSON (a cascade run's metrics.json?)", param, ctx)
+        point = data.get("cascade", data) if isinstance(data, dict) else None
+        if not isinstance(point, dict) or not isinstance(point.get("threshold"), int | float):
+            self.fail(f"{str(path)!r} holds no cascade threshold", param, ctx)
+        gate = point.get("gate", "max-prob")
+        if gate != "max-prob":
+            self.fail(
+                f"{str(path)!r} was calibrated for the {gate!r} gate; devices here gate on"
+                " max-prob (re-run the cascade with --gate max-prob)",
+                param,
+                ctx,
+            )
+        return float(point["threshold"])
+
+
 class Url(click.ParamType):
     """An ``http(s)://host[:port]`` service address."""
 
@@ -94,6 +140,11 @@ class Url(click.ParamType):
         return value
 
 
+THRESHOLD = Threshold()
+THRESHOLD_HELP = (
+    "Offload when the max probability is below this; or a cascade run (folder, metrics.json or"
+    " --json output) whose certified threshold to apply."
+)
 DATASET = Name("dataset", "tinylarge.data.registry:dataset_names")
 DEVICE = Name("device", "tinylarge.tiny.devices:list_devices")
 FAMILY = Name("model family", "tinylarge.models.registry:list_models")
