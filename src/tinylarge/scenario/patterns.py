@@ -16,7 +16,7 @@ Neither sends raw input up, so LargeML has nothing to label from these devices: 
 (``scenario.update``) still updates the student they fall back to, but the early-exit graphs and
 the split head are built once, at deploy time, from the deployed models (see ``FIXED_NOTE``).
 Latency and energy are modelled from the catalog profile of the int8 graphs actually run (and the
-link); accuracy is measured by running those int8 graphs (LiteRT reference kernels).
+link); accuracy is measured by running those int8 graphs in TFLM.
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ class Route:
 
 
 def _runtime(path: Path):
-    from tinylarge.tiny.runtime import LiteRtRuntime
+    """TFLM, sample by sample (the exit head's graph has a fixed batch of one, so LiteRT's
+    batched resize does not apply), as ``integrate.early_exit`` runs these graphs."""
+    from tinylarge.tiny.runtime import TflmRuntime
 
-    return LiteRtRuntime(Path(path).read_bytes(), reference=True)
+    return TflmRuntime(path)
 
 
 def _profile(path: Path, device: str) -> tuple[float, float, bool]:
