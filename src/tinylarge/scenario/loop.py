@@ -212,7 +212,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         t0 = tick * loop.tick_s
         drifting = drift.kind != "none" and tick >= drift.at_tick
         for intent in [i for i in intents if i.at_tick == tick]:
-            intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick))
+            intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick, pats))
         for d in devices:  # 1. devices follow the rollout
             want = rollout.target_version(d.device_id) if is_open(rollout) else fleet_version
             if want == d.version or want in d.failed or d.updater.slots.trial is not None:
@@ -341,13 +341,18 @@ def _roll_back(rollout, devices, versions, bundles, key, groups, events, tick) -
     return v  # everyone moves to it: a device never installs a lower counter again
 
 
-def _apply_intent(intent, policy, costs, mapper, tick) -> dict[str, Any]:
+def _apply_intent(intent, policy, costs, mapper, tick, pats=None) -> dict[str, Any]:
     if mapper is None:
         raise TinylargeError("this scenario has intents, but no intent mapper is available")
     mapped = mapper(intent.text)
     entry = {"tick": tick, "text": intent.text, **mapped}
     if mapped.get("accepted"):
         offload_s = {g: c.offload_latency_s for g, c in costs.items()}
+        if pats is not None and pats.split is not None:  # a split request's slower path
+            for g, k in policy.kind.items():
+                if k == "split":
+                    sc = pats.split.costs[g]
+                    offload_s[g] = sc.first_latency_s + sc.further_latency_s
         entry["effect"] = apply_change(policy, mapped["kind"], mapped["params"], offload_s)
     else:
         entry["effect"] = "refused"
