@@ -72,9 +72,14 @@ def test_builtin_runs_and_its_report_renders(name, tmp_path):
     if name == "voice":
         assert applied["offload_budget"]["params"] == {"max_offload_fraction": 0.1}
         assert all(t["offload_fraction"] <= 0.1 + 1e-9 for t in after)
-    if name == "smart-grid":
-        assert "data_stays_on_device" in applied
-        assert all(t["offload_fraction"] == 0.0 for t in after)
+    if name == "smart-grid":  # raw readings stay on the meters: split computing from then on
+        assert (
+            "data_stays_on_device" in applied
+            and "-> split" in applied["data_stays_on_device"]["effect"]
+        )
+        act = result.metrics["patterns"]["split"]["activation_bytes"]
+        assert all(t["offload_fraction"] == 1.0 for t in after)
+        assert all(t["bytes_up_per_request"] == act for t in after)  # activations, not readings
     if name == "wearable-health":
         assert "latency_slo" in applied
         refused = [i for i in loop["intents"] if not i["accepted"]]

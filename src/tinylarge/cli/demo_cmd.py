@@ -155,11 +155,20 @@ def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
             f"{100 * c['big_accuracy']:.2f}%) offloading {100 * c['offload_fraction']:.1f}% of "
             f"inputs{saving} over NB-IoT; curve: {c['plot']}"
         )
+    for kind, p in (m.get("patterns") or {}).items():
+        if kind != "note":
+            console.print(f"{kind}: " + ", ".join(f"{k} {p[k]}" for k in p if k in _PATTERN_KEYS))
+    if m.get("patterns"):
+        console.print(f"  ({m['patterns']['note']})")
     if m.get("loop"):
         _print_loop(m["loop"])
     if m.get("report"):
         console.print(f"report: {m['report']}")
     console.print(f"run folder: {run_dir}  (runs/latest points at it)")
+
+
+_PATTERN_KEYS = ("exit_after", "threshold", "exit_fraction", "accuracy", "cut", "activation_bytes",
+                 "input_bytes")  # fmt: skip
 
 
 def _print_loop(loop: dict) -> None:
@@ -171,13 +180,16 @@ def _print_loop(loop: dict) -> None:
             pct(t["accuracy"]),
             pct(t["device_model_accuracy"]),
             pct(t["offload_fraction"]),
+            "-" if t.get("exit_fraction") is None else pct(t["exit_fraction"]),
+            f"{t.get('bytes_up_per_request', 0.0):.1f}",
             f"{1e3 * t['latency_p95_s']:.1f}",
             f"{1e3 * t['energy_j']:.3f}",
             " ".join(f"v{k}:{n}" for k, n in t["versions"].items()),
         ]  # fmt: skip
         for t in loop["ticks"]
     ]
-    cols = ["tick", "drift", "fleet acc", "device acc", "offload", "p95 ms", "mJ/req", "versions"]
+    cols = ["tick", "drift", "fleet acc", "device acc", "offload", "exit", "B up/req", "p95 ms",
+            "mJ/req", "versions"]  # fmt: skip
     console.print(table(f"closed loop: {loop['n_devices']} devices", cols, rows))
     for e in loop["events"]:
         if "device" not in e:

@@ -32,6 +32,7 @@ from tinylarge.scenario.fleet import (
     start_rollout,
 )
 from tinylarge.scenario.metrics import measure_tick, summarize
+from tinylarge.scenario.patterns import PATTERN_KINDS, Patterns
 from tinylarge.scenario.policy import PolicyState, apply_change
 from tinylarge.scenario.schema import Scenario
 from tinylarge.scenario.update import ModelVersion, redistill, tamper
@@ -53,6 +54,7 @@ class Cost:
     infer_energy_j: float
     offload_latency_s: float
     offload_energy_j: float
+    offload_bytes: int = 0  # the raw int8 input an offload sends up
 
 
 def device_costs(scenario: Scenario, profile_rows: list[dict], input_bytes: int) -> dict[str, Cost]:
@@ -73,6 +75,7 @@ def device_costs(scenario: Scenario, profile_rows: list[dict], input_bytes: int)
             infer_energy_j=row["energy_j"],
             offload_latency_s=send_s + scenario.policy.server_latency_s,
             offload_energy_j=transfer_energy_j(input_bytes, link) + sleep_w * send_s,
+            offload_bytes=input_bytes,
         )
     return costs
 
@@ -165,6 +168,9 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         sec.canary_fraction,
     )
     policy.audit_fraction = sc.policy.audit_fraction
+    pats = ctx.artifacts.get("patterns") or Patterns()  # early exit / split, when deployed
+    policy.available = pats.available
+    policy.exit_threshold = pats.exit.threshold if pats.exit else None
     key = _keys(sc, ctx.run_dir)
     bundles_dir = ctx.run_dir / "bundle"
     bundles_dir.mkdir(exist_ok=True)
@@ -206,7 +212,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         t0 = tick * loop.tick_s
         drifting = drift.kind != "none" and tick >= drift.at_tick
         for intent in [i for i in intents if i.at_tick == tick]:
-            intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick))
+            intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick, pats))
         for d in devices:  # 1. devices follow the rollout
             want = rollout.target_version(d.device_id) if is_open(rollout) else fleet_version
             if want == d.version or want in d.failed or d.updater.slots.trial is not None:
@@ -244,6 +250,12 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
             mask = policy.offload_mask(d.group, scores, d.battery, audit=audit)
             c = costs[d.group]
             latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)
+            kind = policy.effective_kind(d.group, d.battery)
+            if kind in PATTERN_KINDS:  # no raw input goes up: nothing for LargeML to label
+                outputs = pats.stream(kind, pools, cond, idx, x)
+                r = pats.route(kind, policy, d.group, d.battery, small, pools.y["A"][idx], c,
+                               outputs, gate)  # fmt: skip
+                mask, latency = np.zeros(len(idx), dtype=bool), r.latency_s
             correct = small.argmax(1) == pools.y["A"][idx]
             running = d.version
             for i in range(len(idx)):
@@ -284,7 +296,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
                                            events, tick)  # fmt: skip
             closed = True
         ticks.append(measure_tick(tick, devices, versions, pools, runtimes, gate, policy, costs,
-                              drifting, latency_samples))  # fmt: skip
+                              drifting, latency_samples, pats))  # fmt: skip
         # 5. LargeML updates the student on what it labelled
         due = tick > 0 and (tick + 1) % loop.update_every == 0 and tick + 1 < loop.duration_ticks
         if due and not is_open(rollout) and new_since_update >= loop.min_new_samples:
@@ -329,13 +341,18 @@ def _roll_back(rollout, devices, versions, bundles, key, groups, events, tick) -
     return v  # everyone moves to it: a device never installs a lower counter again
 
 
-def _apply_intent(intent, policy, costs, mapper, tick) -> dict[str, Any]:
+def _apply_intent(intent, policy, costs, mapper, tick, pats=None) -> dict[str, Any]:
     if mapper is None:
         raise TinylargeError("this scenario has intents, but no intent mapper is available")
     mapped = mapper(intent.text)
     entry = {"tick": tick, "text": intent.text, **mapped}
     if mapped.get("accepted"):
         offload_s = {g: c.offload_latency_s for g, c in costs.items()}
+        if pats is not None and pats.split is not None:  # a split request's slower path
+            for g, k in policy.kind.items():
+                if k == "split":
+                    sc = pats.split.costs[g]
+                    offload_s[g] = sc.first_latency_s + sc.further_latency_s
         entry["effect"] = apply_change(policy, mapped["kind"], mapped["params"], offload_s)
     else:
         entry["effect"] = "refused"

@@ -6,39 +6,58 @@ from __future__ import annotations
 import numpy as np
 
 from tinylarge.integrate.calibration import offload_curve
+from tinylarge.scenario.patterns import PATTERN_KINDS, take
 from tinylarge.tiny.gates import gate_scores
 
 
-def device_view(d, versions, pools, runtimes, gate, policy, costs, drifting):
+def device_view(d, versions, pools, runtimes, gate, policy, costs, drifting, pats=None):
+    """One device on the evaluation half: ``(y, small, correct, sent, latency, energy, extra)``;
+    ``sent``: requests that left the device (raw input, or split activations), ``extra``: bytes
+    up per request, whether each exited early (early exit only) and the device's own answers."""
     cond = "drifted" if (drifting and d.drifts) else "clean"
     rows = pools.eval_index(cond)
     small = pools.small(versions[d.version], runtimes, cond, "B")[rows]
     big = pools.teacher[(cond, "B")][rows]
     y = pools.y["B"][rows]
+    c = costs[d.group]
+    kind = policy.effective_kind(d.group, d.battery)
+    if kind in PATTERN_KINDS:
+        outputs = take(pats.outputs(kind, pools, cond, "B"), rows)
+        r = pats.route(kind, policy, d.group, d.battery, small, y, c, outputs, gate)
+        sent = r.further if kind == "split" else np.zeros(len(y), dtype=bool)
+        extra = {"bytes_up": r.bytes_up, "exited": r.exited, "device_correct": r.device_correct}
+        return y, small, r.correct, sent, r.latency_s, r.energy_j, extra
     # audited requests: a fixed, evenly spread share of the evaluation half (golden-ratio sequence)
     audit = ((np.arange(len(y)) + 1) * 0.6180339887498949) % 1.0 < policy.audit_fraction
     mask = policy.offload_mask(d.group, gate_scores(small, gate), d.battery, audit=audit)
     correct = np.where(mask, big.argmax(1) == y, small.argmax(1) == y)
-    c = costs[d.group]
     latency = c.infer_latency_s + mask * (c.offload_latency_s + policy.extra_latency_s)
     energy = c.infer_energy_j + mask * c.offload_energy_j
-    return y, small, correct, mask, latency, energy
+    extra = {"bytes_up": mask * float(c.offload_bytes), "exited": None,
+             "device_correct": small.argmax(1) == y}  # fmt: skip
+    return y, small, correct, mask, latency, energy, extra
 
 
 def measure_tick(
-    tick, devices, versions, pools, runtimes, gate, policy, costs, drifting, lat_store
+    tick, devices, versions, pools, runtimes, gate, policy, costs, drifting, lat_store, pats=None
 ):
-    """Fleet metrics of one tick on the evaluation half (as each device's traffic mix draws it)."""
-    acc, dev_acc, off, energy, lats = [], [], [], [], []
+    """Fleet metrics of one tick on the evaluation half (as each device's traffic mix draws it).
+    ``exit_fraction``: share of requests answered by the early exit, over the devices running
+    early exit this tick (``None`` when none does); ``bytes_up_per_request``: uplink payload
+    (raw input or split activations) per request, fleet mean."""
+    acc, dev_acc, off, energy, lats, bytes_up, exits = [], [], [], [], [], [], []
     for d in devices:
-        y, small, correct, mask, latency, e = device_view(
-            d, versions, pools, runtimes, gate, policy, costs, drifting
+        y, small, correct, mask, latency, e, extra = device_view(
+            d, versions, pools, runtimes, gate, policy, costs, drifting, pats
         )
         acc.append(float(np.mean(correct)))
-        dev_acc.append(float(np.mean(small.argmax(1) == y)))
+        dev_acc.append(float(np.mean(extra["device_correct"])))
         off.append(float(np.mean(mask)))
         energy.append(float(np.mean(e)))
         lats.append(latency)
+        bytes_up.append(float(np.mean(extra["bytes_up"])))
+        if extra["exited"] is not None:
+            exits.append(float(np.mean(extra["exited"])))
     lat = np.concatenate(lats)
     lat_store["after drift" if drifting else "pre-drift"].append(lat)
     counts: dict[int, int] = {}
@@ -53,6 +72,8 @@ def measure_tick(
         ),  # fmt: skip
         "device_model_accuracy": float(np.mean(dev_acc)),
         "offload_fraction": float(np.mean(off)),
+        "exit_fraction": float(np.mean(exits)) if exits else None,
+        "bytes_up_per_request": float(np.mean(bytes_up)),
         "latency_p50_s": float(np.percentile(lat, 50)),
         "latency_p95_s": float(np.percentile(lat, 95)),
         "energy_j": float(np.mean(energy)),

@@ -24,10 +24,11 @@ def _drift_line(ax: Any, loop: dict, x: np.ndarray) -> None:
 
 
 def plot_over_time(loop: dict, path: Path) -> Path:
-    """Fleet accuracy, latency (p50/p95) and device energy per request, tick by tick."""
+    """Fleet accuracy, latency (p50/p95), device energy per request, and what went further
+    (offloaded or split share, early-exit share, bytes up per request), tick by tick."""
     x, unit = _hours(loop)
     t = loop["ticks"]
-    fig, axes = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(7, 9.5), sharex=True)
     ax = axes[0]
     ax.plot(x, [100 * r["accuracy"] for r in t], "-o", ms=3, label="fleet (with offloading)")
     ax.plot(x, [100 * r["device_model_accuracy"] for r in t], "-", alpha=0.7, label="device models")
@@ -48,6 +49,17 @@ def plot_over_time(loop: dict, path: Path) -> Path:
     ax = axes[2]
     ax.plot(x, [1e3 * r["energy_j"] for r in t], color="C4")
     ax.set_ylabel("device energy / request (mJ)")
+    ax = axes[3]
+    ax.plot(x, [100 * r["offload_fraction"] for r in t], label="sent up (offload or split)")
+    exits = [r.get("exit_fraction") for r in t]
+    if any(e is not None for e in exits):
+        ax.plot(x, [np.nan if e is None else 100 * e for e in exits], label="early exit")
+    ax.set_ylabel("share of requests (%)")
+    ax.legend(fontsize=7, loc="upper left")
+    if any("bytes_up_per_request" in r for r in t):
+        right = ax.twinx()
+        right.plot(x, [r.get("bytes_up_per_request", np.nan) for r in t], color="C3", ls=":")
+        right.set_ylabel("bytes up / request (dotted)")
     ax.set_xlabel(f"simulated time ({unit}); green: a new model reached the whole fleet")
     for a in axes:
         a.grid(alpha=0.3)

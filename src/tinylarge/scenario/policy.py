@@ -1,9 +1,10 @@
 """The running orchestration policy of the loop, and the validated changes intents make to it.
 
 A :class:`PolicyState` says, per device type, where a request runs (``cascade``, ``local``,
-``offload-all``), how much a device may offload, and what the rollout uses. The intent kinds of
-issue 16 map onto it through :func:`apply_change`; the loop reads it every tick, so an accepted
-intent shows in the next tick's metrics.
+``offload-all``, ``early-exit``, ``split``: :mod:`tinylarge.scenario.patterns`), how much a
+device may offload, and what the rollout uses. The intent kinds of issue 16 map onto it through
+:func:`apply_change`; the loop reads it every tick, so an accepted intent shows in the next
+tick's metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ KINDS = (
     "canary_rollout",
     "battery_saver",
 )
+POLICY_KINDS = ("cascade", "local", "offload-all", "early-exit", "split")
+PRIVATE_KINDS = ("local", "early-exit", "split")  # kinds that send no raw input up
 CLOUD_BACKHAUL_S = 0.04  # modelled: edge -> cloud round trip added when placement is "cloud"
 
 
@@ -40,6 +43,8 @@ class PolicyState:
     canary_fraction: float = 0.2
     battery_below: float | None = None
     audit_fraction: float = 0.0
+    exit_threshold: float | None = None  # early exit: the calibrated exit gate's threshold
+    available: tuple[str, ...] = ()  # patterns the deploy stage built (early-exit, split)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -54,6 +59,12 @@ class PolicyState:
             canary_fraction=canary,
         )
 
+    def effective_kind(self, group: str, battery: float = 1.0) -> str:
+        """The kind ``group`` runs now: a device under the battery saver's level answers locally."""
+        if self.battery_below is not None and battery < self.battery_below:
+            return "local"
+        return self.kind[group]
+
     def offload_mask(
         self,
         group: str,
@@ -62,17 +73,21 @@ class PolicyState:
         latency_cap: float = 1.0,
         audit: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Which of one device's requests (gate ``scores``, higher = surer) go to LargeML;
-        ``audit`` marks requests sent up for labelling whatever the gate says."""
-        kind = self.kind[group]
-        if self.battery_below is not None and battery < self.battery_below:
-            kind = "local"
+        """Which of one device's requests (gate ``scores``, higher = surer) go further: to
+        LargeML (cascade, offload-all), through the rest of the network on the device (early
+        exit: ``scores`` are the exit gate's) or split across the link (split). ``audit`` marks
+        requests sent up for labelling whatever the gate says (raw input: never under early exit
+        or split)."""
+        kind = self.effective_kind(group, battery)
         if kind == "local":
             return np.zeros(len(scores), dtype=bool)
-        mask = (
-            np.ones(len(scores), dtype=bool) if kind == "offload-all" else scores < self.threshold
-        )
-        if audit is not None:
+        if kind in ("offload-all", "split"):
+            mask = np.ones(len(scores), dtype=bool)
+        elif kind == "early-exit":
+            mask = scores < self.exit_threshold
+        else:
+            mask = scores < self.threshold
+        if audit is not None and kind not in PRIVATE_KINDS:
             mask = mask | audit
         cap = self.max_offload[group]
         cap = latency_cap if cap is None else min(cap, latency_cap)
@@ -135,9 +150,16 @@ def apply_change(
             state.max_offload[g] = float(params["max_offload_fraction"])
         what = f"offload <= {100 * float(params['max_offload_fraction']):g}% per device"
     elif kind == "data_stays_on_device":
-        for g in groups:
-            state.kind[g] = "local"
-        what = "no raw input leaves a device: local inference only"
+        # split keeps the server's help without raw input leaving (when the deploy built it)
+        to = "split" if "split" in state.available else "local"
+        moved = [g for g in groups if state.kind[g] not in PRIVATE_KINDS]
+        for g in moved:
+            state.kind[g] = to
+        kept = sorted({state.kind[g] for g in groups})
+        what = (
+            f"no raw input leaves a device: {', '.join(moved) or 'no device type'} -> {to}"
+            f" (now {', '.join(kept)})"
+        )
     elif kind == "placement":
         tier = params["tier"]
         for g in groups:

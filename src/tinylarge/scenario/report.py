@@ -89,6 +89,7 @@ def _pipeline(m: dict) -> str:
         out += (f"<p>Cascade ({_e(c['gate'])} gate) on {_e(c['device'])}: {_pct(c['accuracy'])} "
                 f"(teacher {_pct(c['big_accuracy'])}) offloading {_pct(c['offload_fraction'])}."
                 "</p>")  # fmt: skip
+    out += _patterns(m.get("patterns"))
     loop = m.get("loop")
     if loop:
         ok = loop["drift_recovered"]
@@ -108,6 +109,26 @@ def _pipeline(m: dict) -> str:
             + "</p>"
         )
     return out
+
+
+def _patterns(p: dict | None) -> str:
+    """The early exit and split the deploy stage built (when the policy names them)."""
+    if not p:
+        return ""
+    out = ""
+    if "early-exit" in p:
+        e = p["early-exit"]
+        out += (f"<p>Early exit after block {e['exit_after']} of the student ({_e(e['gate'])} gate,"
+                f" threshold {e['threshold']:.3f}): {_pct(e['accuracy'])} with "
+                f"{_pct(e['exit_fraction'])} exiting on the device (side exit "
+                f"{_pct(e['side_exit_accuracy'])}, final exit {_pct(e['final_exit_accuracy'])}); "
+                "the rest of the student runs on the device.</p>")  # fmt: skip
+    if "split" in p:
+        s = p["split"]
+        out += (f"<p>Split after block {s['cut']} of the teacher: the device sends "
+                f"{s['activation_bytes']:,} B of int8 activation per request (raw input: "
+                f"{s['input_bytes']:,} B, never sent); the server runs the tail.</p>")  # fmt: skip
+    return out + f'<p class="note">{_e(p["note"])}.</p>'
 
 
 def _devices(m: dict) -> str:

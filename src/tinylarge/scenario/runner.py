@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tinylarge.data import Dataset, load_dataset
+from tinylarge.scenario.patterns import deploy_patterns
 from tinylarge.scenario.rundir import point_latest, run_folder, write_json_atomic
 from tinylarge.scenario.schema import Scenario
 from tinylarge.scenario.stages import (
@@ -43,6 +44,7 @@ STAGES: list[tuple[str, Stage, bool]] = [
     ("train", train_models, False),
     ("deploy", deploy_student, True),
     ("cascade", offload_cascade, True),
+    ("patterns", deploy_patterns, True),  # early exit / split, only when the policy names them
     ("loop", closed_loop, True),
     ("report", write_report, False),
 ]

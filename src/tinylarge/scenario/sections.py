@@ -42,10 +42,25 @@ class DeviceGroup(_Section):
 
 class PolicyConfig(_Section):
     """Where each request runs: ``cascade`` (the device answers when its gate is sure enough, the
-    threshold calibrated by the deploy stage), ``local`` (never offload) or ``offload-all``;
-    ``max_offload_fraction`` caps what one device sends per tick (its surest samples stay)."""
+    threshold calibrated by the deploy stage), ``local`` (never offload), ``offload-all``,
+    ``early-exit`` (the student's int8 exit head answers sure samples, the rest of the student
+    runs on the device) or ``split`` (the teacher's int8 head on the device, its activation up,
+    the tail on the server; :mod:`tinylarge.scenario.patterns`); ``max_offload_fraction`` caps
+    what one device sends further per tick (its surest samples stay)."""
 
-    kind: Literal["cascade", "local", "offload-all"] = "cascade"
+    kind: Literal["cascade", "local", "offload-all", "early-exit", "split"] = "cascade"
+    also_deploy: list[Literal["early-exit", "split"]] = Field(
+        default_factory=list,
+        description="patterns the deploy stage also builds so an intent can switch to them"
+        " (data_stays_on_device picks split when it is built)",
+    )
+    exit_after: int = Field(1, ge=1, description="early-exit: student blocks before the exit")
+    exit_epochs: int = Field(15, ge=1, le=200, description="early-exit: exit head epochs")
+    split_cut: int | None = Field(
+        None, ge=1,
+        description="split: teacher blocks run on the device (default: the cut with the"
+        " smallest activation)",
+    )  # fmt: skip
     max_offload_fraction: float | None = Field(None, ge=0.0, le=1.0)
     audit_fraction: float = Field(
         0.0, ge=0.0, le=1.0,
