@@ -336,6 +336,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     out = summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
                     latency_samples, first.fleet_version)  # fmt: skip
     out["students"] = {n: lin.to_dict() for n, lin in lineages.items()}
+    out["device_versions"] = {d.device_id: d.version for d in devices}  # what each one runs now
     return out
 
 
