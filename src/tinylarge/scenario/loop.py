@@ -182,7 +182,8 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     lineages: dict[str, Lineage] = {}
     for v, (name, m) in enumerate(students.items(), start=1):
         tflite = Path(ctx.artifacts[f"{name}_tflite"]).read_bytes()
-        versions[v] = ModelVersion(v, ctx.artifacts[name], tflite, f"deployed ({name})")
+        source = "deployed" if len(students) == 1 else f"deployed ({name})"
+        versions[v] = ModelVersion(v, ctx.artifacts[name], tflite, source)
         versions[v].int8_accuracy = m.get("int8_accuracy")
         bundles[v] = sign_for(tflite, key, v, m["devices"])
         lineages[name] = Lineage(name, m["devices"], ctx.artifacts[f"{name}_spec"], v,
