@@ -30,9 +30,14 @@ def small(name, tmp_path):
     drift = {**s.drift.model_dump(), "at_tick": 2}
     extra = SMALL_MNIST if s.dataset == "mnist5k" else SMALL_MODELS
     intents = [{**i.model_dump(), "at_tick": min(i.at_tick, 4)} for i in s.intents]
+    students = {  # per-device-type students: the same wiring, trained briefly
+        dev: {**st.model_dump(exclude_none=True), "train": FAST_TRAIN}
+        | ({"search": {**st.search.model_dump(), "proxy_epochs": 2}} if st.search else {})
+        for dev, st in s.students.items()
+    }
     return with_overrides(
         s, loop=SMALL_LOOP, fleet=fleet, drift=drift, intents=intents, runs_dir=tmp_path / "runs",
-        cache_dir=tmp_path / "cache", **extra,
+        cache_dir=tmp_path / "cache", students=students, **extra,
     )  # fmt: skip
 
 

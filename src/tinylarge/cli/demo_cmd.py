@@ -112,20 +112,23 @@ def scenarios(json_out: bool = JSON_OPTION) -> None:
 
 
 def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
+    models = {"teacher": m["teacher"]} | m.get("students", {"student": m["student"]})
     rows = [
         [
             role,
-            m[role]["arch"],
-            m[role]["params"],
-            m[role]["size_bytes_float32"],
-            m[role]["macs"],
-            f"{100 * m[role]['accuracy']:.2f}%",
-            "-" if "int8_accuracy" not in m[role] else f"{100 * m[role]['int8_accuracy']:.2f}%",
-            "cache" if m[role]["cached"] else f"{m[role]['train_time_s']:.1f} s",
+            r["arch"],
+            r["params"],
+            r["size_bytes_float32"],
+            r["macs"],
+            f"{100 * r['accuracy']:.2f}%",
+            "-" if "int8_accuracy" not in r else f"{100 * r['int8_accuracy']:.2f}%",
+            "cache" if r["cached"] else f"{r['train_time_s']:.1f} s",
+            ", ".join(r.get("devices", [])),
         ]
-        for role in ("teacher", "student")
+        for role, r in models.items()
     ]
-    columns = ["model", "arch", "params", "float32 B", "MACs", "float acc", "int8 acc", "trained"]
+    columns = ["model", "arch", "params", "float32 B", "MACs", "float acc", "int8 acc", "trained",
+               "runs on"]  # fmt: skip
     console.print(table(f"{dataset}: LargeML teacher vs TinyML student", columns, rows))
     if "profile" in m:
         rows = [
@@ -141,6 +144,7 @@ def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
         ]
         cols = ["device", "fits", "flash B", "RAM B", "latency ms", "energy mJ"]
         console.print(table("int8 student on the microcontroller catalog", cols, rows))
+        _print_fleet_fit(m)
         c = m["codegen"]
         console.print(
             f"C code: {run_dir / 'c'} -- arena {c['arena_bytes']} B vs TFLM {c['tflm_arena_bytes']}"
@@ -169,6 +173,34 @@ def _print_summary(dataset: str, run_dir: Path, m: dict) -> None:
 
 _PATTERN_KEYS = ("exit_after", "threshold", "exit_fraction", "accuracy", "cut", "activation_bytes",
                  "input_bytes")  # fmt: skip
+
+
+def _print_fleet_fit(m: dict) -> None:
+    """Each fleet device type with the student it runs, when the fleet runs more than one."""
+    students = m.get("students", {})
+    if len(students) < 2:
+        return
+    rows = []
+    for name, r in students.items():
+        prof = {p["device"]: p for p in r.get("profile", [])}
+        for dev in r["devices"]:
+            p = prof[dev]
+            rows.append(
+                [
+                    dev,
+                    name,
+                    r["arch"],
+                    r["params"],
+                    "yes" if p["fits"] else "no",
+                    p["ram_bytes"],
+                    p["flash_bytes"],
+                    f"{1e3 * p['latency_s']:.2f}",
+                    f"{r['cascade']['threshold']:.4f}" if "cascade" in r else "-",
+                ]
+            )
+    cols = ["device type", "student", "arch", "params", "fits", "RAM B", "flash B", "latency ms",
+            "gate threshold"]  # fmt: skip
+    console.print(table("the fleet: each device type's student", cols, rows))
 
 
 def _print_loop(loop: dict) -> None:

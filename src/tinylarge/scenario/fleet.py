@@ -116,16 +116,44 @@ def start_rollout(
     name: str, from_version: int, to_version: int, policy: RolloutPolicy, device_ids: list[str]
 ) -> Rollout:
     """A rollout whose hash-chosen canaries include at least ``policy.min_canary_reports``
-    devices (small fleets: the rollout id gets a suffix until they do; deterministic)."""
+    devices and leave some for the second phase (small fleets: the rollout id gets a suffix until
+    they do; deterministic). A fleet no larger than that minimum is all canaries."""
     need = min(policy.min_canary_reports, len(device_ids))
     for k in range(1000):
         rollout_id = f"{name}-v{to_version}" + (f"-{k}" if k else "")
         rollout = Rollout(rollout_id, from_version, to_version, policy)
         n_canaries = sum(rollout.is_canary(d) for d in device_ids)
-        if need <= n_canaries < len(device_ids) or len(device_ids) == 1:
+        if need <= n_canaries < len(device_ids) or n_canaries == need == len(device_ids):
             return rollout
     return rollout
 
 
 def is_open(rollout: Rollout | None) -> bool:
     return rollout is not None and rollout.phase is Phase.CANARY
+
+
+@dataclass
+class Lineage:
+    """One student's line of model versions and its rollouts, over the device types that run
+    it (a scenario with ``students`` has one per distinct student; versions are numbered across
+    the run, so a version number names one model)."""
+
+    name: str
+    groups: list[str]
+    spec: object
+    fleet_version: int
+    threshold: float
+    rollout: Rollout | None = None
+    closed: bool = True
+    update_no: int = 0  # the run's update count when this line's current rollout started
+    new_since_update: int = 0
+    history: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "devices": self.groups,
+            "first_version": self.history[0],
+            "final_version": self.fleet_version,
+            "versions": self.history,
+            "threshold": self.threshold,
+        }

@@ -25,6 +25,7 @@ from tinylarge.large.updater import probe_accuracy
 from tinylarge.scenario.drift import class_weights, drifted_inputs
 from tinylarge.scenario.fleet import (
     Device,
+    Lineage,
     RuntimePool,
     is_open,
     provision,
@@ -57,16 +58,20 @@ class Cost:
     offload_bytes: int = 0  # the raw int8 input an offload sends up
 
 
-def device_costs(scenario: Scenario, profile_rows: list[dict], input_bytes: int) -> dict[str, Cost]:
+def device_costs(
+    scenario: Scenario, profile_rows: dict[str, list[dict]], input_bytes: int
+) -> dict[str, Cost]:
+    """Per device type, from the catalog profile of the student that type runs
+    (``profile_rows``: device type -> that student's profile rows)."""
     from tinylarge.net import link_from_band, load_link, transfer_energy_j, transfer_latency_s
     from tinylarge.tiny.devices import load_device
 
-    rows = {r["device"]: r for r in profile_rows}
     costs = {}
     for g in scenario.fleet:
         link = link_from_band(g.band, g.snr_db) if g.band else load_link(g.link)
         send_s = transfer_latency_s(input_bytes, link)
         sleep_w = load_device(g.device).sleep_power_w
+        rows = {r["device"]: r for r in profile_rows.get(g.device, [])}
         row = rows.get(g.device)
         if row is None:
             raise TinylargeError(f"no profile of the student on {g.device!r}")
@@ -157,13 +162,16 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     runtimes = RuntimePool()
     pools = Pools(ds, sc, teacher)
     input_bytes = int(np.prod(ds.info.input_shape))
-    costs = device_costs(sc, ctx.metrics["profile"], input_bytes)
-    gate = Gate(ctx.metrics["cascade"]["gate"])
+    students = {n: m for n, m in ctx.metrics["students"].items() if m["devices"]}
+    of_group = {g: n for n, m in students.items() for g in m["devices"]}
+    profiles = {g: students[n]["profile"] for g, n in of_group.items()}
+    costs = device_costs(sc, profiles, input_bytes)
+    gate = Gate(ctx.metrics["cascade"]["gate"])  # one gate kind for the run (the policy's)
     groups = [g.device for g in sc.fleet]
     policy = PolicyState.initial(
         groups,
         sc.policy.kind,
-        float(ctx.metrics["cascade"]["threshold"]),
+        {g: float(students[n]["cascade"]["threshold"]) for g, n in of_group.items()},
         sc.policy.max_offload_fraction,
         sec.canary_fraction,
     )
@@ -175,26 +183,38 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     bundles_dir = ctx.run_dir / "bundle"
     bundles_dir.mkdir(exist_ok=True)
 
-    v1 = ModelVersion(
-        1, ctx.artifacts["student"], Path(ctx.artifacts["student_tflite"]).read_bytes(), "deployed"
-    )
-    v1.int8_accuracy = ctx.metrics["student"].get("int8_accuracy")
-    versions = {1: v1}
-    bundles = {1: sign_for(v1.tflite, key, 1, groups)}
+    versions: dict[int, ModelVersion] = {}
+    bundles: dict[int, dict[str, bytes]] = {}
+    lineages: dict[str, Lineage] = {}
+    for v, (name, m) in enumerate(students.items(), start=1):
+        tflite = Path(ctx.artifacts[f"{name}_tflite"]).read_bytes()
+        source = "deployed" if len(students) == 1 else f"deployed ({name})"
+        versions[v] = ModelVersion(v, ctx.artifacts[name], tflite, source)
+        versions[v].int8_accuracy = m.get("int8_accuracy")
+        bundles[v] = sign_for(tflite, key, v, m["devices"])
+        lineages[name] = Lineage(name, m["devices"], ctx.artifacts[f"{name}_spec"], v,
+                                 float(m["cascade"]["threshold"]), history=[v])  # fmt: skip
     clock = {"now_s": 0.0}
     rng = np.random.default_rng([sc.seed, 0x100F])
     probe_n = min(sec.probe_samples, len(pools.y["A"]))
     probe = (pools.x[("clean", "A")][:probe_n], pools.y["A"][:probe_n])
-    floor = probe_accuracy(runtimes(v1.tflite), *probe) - sec.self_test_margin
+    floors = {  # the self-test floor of each student: its own factory accuracy minus the margin
+        n: probe_accuracy(runtimes(versions[lin.fleet_version].tflite), *probe)
+        - sec.self_test_margin
+        for n, lin in lineages.items()
+    }
     devices: list[Device] = []
     for gi, g in enumerate(sc.fleet):
+        lin = lineages[of_group[g.device]]
         for k in range(g.count):
             did = f"{g.device}-{gi}-{k:04d}"
             updater = provision(
-                did, g.device, bundles[1][g.device], key, runtimes, probe, loop.tick_s,
-                min(20, loop.samples_per_tick), lambda: clock["now_s"], floor,
+                did, g.device, bundles[lin.fleet_version][g.device], key, runtimes, probe,
+                loop.tick_s, min(20, loop.samples_per_tick), lambda: clock["now_s"],
+                floors[lin.name],
             )  # fmt: skip
             devices.append(Device(did, g.device, False, float(rng.uniform(0.05, 1.0)), updater))
+    line_of = {d.device_id: lineages[of_group[d.group]] for d in devices}
     n_drift = int(np.ceil(drift.fraction * len(devices))) if drift.kind != "none" else 0
     for d in (devices[i] for i in rng.permutation(len(devices))[:n_drift]):
         d.drifts = True
@@ -202,8 +222,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     pool_x: list[np.ndarray] = []
     pool_y: list[np.ndarray] = []
     seen: set[tuple[str, int]] = set()
-    new_since_update = 0
-    fleet_version, rollout, n_updates, closed = 1, None, 0, True
+    n_updates = 0
     ticks, events, intents_log = [], [], []
     latency_samples: dict[str, list[np.ndarray]] = {"pre-drift": [], "after drift": []}
     intents = sorted(sc.intents, key=lambda i: i.at_tick)
@@ -213,15 +232,17 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         drifting = drift.kind != "none" and tick >= drift.at_tick
         for intent in [i for i in intents if i.at_tick == tick]:
             intents_log.append(_apply_intent(intent, policy, costs, intent_mapper, tick, pats))
-        for d in devices:  # 1. devices follow the rollout
-            want = rollout.target_version(d.device_id) if is_open(rollout) else fleet_version
+        for d in devices:  # 1. devices follow the rollout of their student's line
+            lin = line_of[d.device_id]
+            rollout = lin.rollout
+            want = rollout.target_version(d.device_id) if is_open(rollout) else lin.fleet_version
             if want == d.version or want in d.failed or d.updater.slots.trial is not None:
                 continue
             clock["now_s"] = t0
             data = bundles[want][d.group]
             if (
                 rollout is not None
-                and sec.tamper_update == n_updates
+                and sec.tamper_update == lin.update_no
                 and want == rollout.to_version
             ):
                 data = tamper(data)
@@ -274,55 +295,83 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
                 if len(up):
                     pool_x.extend(x[up])
                     pool_y.extend(predict_logits(teacher, x[up]).argmax(1).tolist())
-                    new_since_update += len(up)
+                    for lin in lineages.values():
+                        lin.new_since_update += len(up)
             else:
                 for j in up:
                     if (cond, int(idx[j])) not in seen:
                         seen.add((cond, int(idx[j])))
                         pool_x.append(pools.x[(cond, "A")][idx[j]])
                         pool_y.append(int(pools.teacher[(cond, "A")][idx[j]].argmax()))
-                        new_since_update += 1
+                        for lin in lineages.values():
+                            lin.new_since_update += 1
+            rollout = line_of[d.device_id].rollout
             if is_open(rollout) and running in (rollout.from_version, rollout.to_version):
                 rollout.report(d.report(running, failed=running in d.failed))
-        if is_open(rollout):  # 4. the rollout decides
-            rollout.decide()
-        if rollout is not None and rollout.phase is not Phase.CANARY and not closed:
-            events.append({"tick": tick, "event": f"rollout {rollout.phase.value}",
-                           "version": rollout.to_version, "reason": rollout.reason})  # fmt: skip
-            if rollout.phase is Phase.FULL:
-                fleet_version = rollout.to_version
-            else:
-                fleet_version = _roll_back(rollout, devices, versions, bundles, key, groups,
-                                           events, tick)  # fmt: skip
-            closed = True
+        for lin in lineages.values():  # 4. each line's rollout decides
+            _close_rollout(lin, [d for d in devices if line_of[d.device_id] is lin], versions,
+                           bundles, key, events, tick)  # fmt: skip
         ticks.append(measure_tick(tick, devices, versions, pools, runtimes, gate, policy, costs,
                               drifting, latency_samples, pats))  # fmt: skip
-        # 5. LargeML updates the student on what it labelled
+        # 5. LargeML updates each student on what it labelled (all offloads, every line)
         due = tick > 0 and (tick + 1) % loop.update_every == 0 and tick + 1 < loop.duration_ticks
-        if due and not is_open(rollout) and new_since_update >= loop.min_new_samples:
+        for lin in lineages.values():
+            if not due or is_open(lin.rollout) or lin.new_since_update < loop.min_new_samples:
+                continue
             n_updates += 1
-            parent = versions[fleet_version]
+            parent = versions[lin.fleet_version]
             new = redistill(
-                parent, ctx.artifacts["student_spec"], teacher, ds, np.stack(pool_x),
+                parent, lin.spec, teacher, ds, np.stack(pool_x),
                 np.array(pool_y), loop, cache, bundles_dir, max(versions) + 1, sc.seed,
             )  # fmt: skip
             versions[new.version] = new
-            bundles[new.version] = sign_for(new.tflite, key, new.version, groups)
+            bundles[new.version] = sign_for(new.tflite, key, new.version, lin.groups)
+            lin_ids = [i for i, li in line_of.items() if li is lin]
             for g, data in bundles[new.version].items():
                 (bundles_dir / f"v{new.version}-{g}.bundle").write_bytes(data)
             policy_obj = RolloutPolicy(
                 canary_fraction=policy.canary_fraction,
-                min_canary_reports=sec.min_canary_reports,
+                min_canary_reports=min(sec.min_canary_reports, len(lin_ids)),
                 min_canary_samples=sec.min_canary_samples,
                 max_accuracy_drop=sec.max_accuracy_drop,
             )
-            rollout = start_rollout(sc.name, fleet_version, new.version, policy_obj,
-                                    [d.device_id for d in devices])  # fmt: skip
-            closed, new_since_update = False, 0
+            lin.rollout = start_rollout(sc.name, lin.fleet_version, new.version, policy_obj,
+                                        lin_ids)  # fmt: skip
+            if all(lin.rollout.is_canary(i) for i in lin_ids):  # a small line: all canaries,
+                for d in devices:  # so its baseline is what they measured on the current version
+                    if line_of[d.device_id] is lin and d.version == lin.fleet_version:
+                        lin.rollout.report(d.report(d.version))
+            lin.closed, lin.new_since_update, lin.update_no = False, 0, n_updates
             events.append({"tick": tick, "event": "update signed", "version": new.version,
-                           "reason": new.source, "cached": new.cached})  # fmt: skip
-    return summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
-                    latency_samples, fleet_version)  # fmt: skip
+                           "reason": new.source, "cached": new.cached,
+                           "student": lin.name})  # fmt: skip
+    first = next(iter(lineages.values()))
+    out = summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
+                    latency_samples, first.fleet_version)  # fmt: skip
+    out["students"] = {n: lin.to_dict() for n, lin in lineages.items()}
+    out["device_versions"] = {d.device_id: d.version for d in devices}  # what each one runs now
+    return out
+
+
+def _close_rollout(lin, devices, versions, bundles, key, events, tick) -> None:
+    """When ``lin``'s rollout has decided: log it; its line moves to the new version (full) or
+    back (rolled back)."""
+    rollout = lin.rollout
+    if is_open(rollout):
+        rollout.decide()
+    if rollout is None or rollout.phase is Phase.CANARY or lin.closed:
+        return
+    events.append({"tick": tick, "event": f"rollout {rollout.phase.value}",
+                   "version": rollout.to_version, "reason": rollout.reason,
+                   "student": lin.name})  # fmt: skip
+    if rollout.phase is Phase.FULL:
+        lin.fleet_version = rollout.to_version
+    else:
+        lin.fleet_version = _roll_back(rollout, devices, versions, bundles, key, lin.groups,
+                                       events, tick)  # fmt: skip
+    if lin.fleet_version != lin.history[-1]:
+        lin.history.append(lin.fleet_version)
+    lin.closed = True
 
 
 def _roll_back(rollout, devices, versions, bundles, key, groups, events, tick) -> int:

@@ -37,7 +37,7 @@ class PolicyState:
 
     groups: list[str]
     kind: dict[str, str]
-    threshold: float
+    threshold: dict[str, float]  # per device type: each type's student has its own gate threshold
     max_offload: dict[str, float | None]
     extra_latency_s: float = 0.0
     canary_fraction: float = 0.2
@@ -49,8 +49,16 @@ class PolicyState:
 
     @classmethod
     def initial(
-        cls, groups: list[str], kind: str, threshold: float, cap: float | None, canary: float
+        cls,
+        groups: list[str],
+        kind: str,
+        threshold: float | dict[str, float],
+        cap: float | None,
+        canary: float,
     ) -> PolicyState:
+        """``threshold``: one for every device type, or one per device type."""
+        if not isinstance(threshold, dict):
+            threshold = dict.fromkeys(groups, float(threshold))
         return cls(
             groups=groups,
             kind=dict.fromkeys(groups, kind),
@@ -86,7 +94,7 @@ class PolicyState:
         elif kind == "early-exit":
             mask = scores < self.exit_threshold
         else:
-            mask = scores < self.threshold
+            mask = scores < self.threshold[group]
         if audit is not None and kind not in PRIVATE_KINDS:
             mask = mask | audit
         cap = self.max_offload[group]

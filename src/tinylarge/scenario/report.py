@@ -73,20 +73,33 @@ def _kpis(items: list[tuple[str, str, str]]) -> str:
 
 def _pipeline(m: dict) -> str:
     rows = []
-    for role in ("teacher", "student"):
-        r = m.get(role)
+    models = {"teacher": m.get("teacher")} | (m.get("students") or {"student": m.get("student")})
+    for role, r in models.items():
         if r:
-            rows.append([role, r["arch"], f"{r['params']:,}", f"{r['macs']:,}", _pct(r["accuracy"]),
-                         _pct(r.get("int8_accuracy"))])  # fmt: skip
-    out = _table(["model", "arch", "params", "MACs", "float accuracy", "int8 (TFLM)"], rows)
+            rows.append(
+                [
+                    role,
+                    _arch(r),
+                    f"{r['params']:,}",
+                    f"{r['macs']:,}",
+                    _pct(r["accuracy"]),
+                    _pct(r.get("int8_accuracy")),
+                    ", ".join(r.get("devices", [])),
+                ]
+            )
+    cols = ["model", "arch", "params", "MACs", "float accuracy", "int8 (TFLM)", "runs on"]
+    out = _table(cols, rows)
     if "codegen" in m:
         c = m["codegen"]
         out += (f"<p>Generated C: arena {c['arena_bytes']:,} B vs TFLM "
                 f"{c['tflm_arena_bytes']:,} B, "
                 f"bit-exact with TFLM on the host: {c['bit_exact_host']}.</p>")  # fmt: skip
-    if "cascade" in m:
-        c = m["cascade"]
-        out += (f"<p>Cascade ({_e(c['gate'])} gate) on {_e(c['device'])}: {_pct(c['accuracy'])} "
+    cascades = {n: r["cascade"] for n, r in (m.get("students") or {}).items() if "cascade" in r}
+    if not cascades and "cascade" in m:
+        cascades = {"student": m["cascade"]}
+    for name, c in cascades.items():
+        out += (f"<p>Cascade of {_e(name)} ({_e(c['gate'])} gate, threshold "
+                f"{c['threshold']:.4f}) on {_e(c['device'])}: {_pct(c['accuracy'])} "
                 f"(teacher {_pct(c['big_accuracy'])}) offloading {_pct(c['offload_fraction'])}."
                 "</p>")  # fmt: skip
     out += _patterns(m.get("patterns"))
@@ -131,8 +144,55 @@ def _patterns(p: dict | None) -> str:
     return out + f'<p class="note">{_e(p["note"])}.</p>'
 
 
+def _arch(r: dict) -> str:
+    s = r.get("spec") or {}
+    return " ".join([r["arch"], *(f"{k[0]}{s[k]}" for k in ("width", "depth") if k in s)])
+
+
+def _fleet_fit(m: dict, fleet: dict) -> str:
+    """One row per device type of the fleet: the student it runs, measured on that device."""
+    rows = []
+    for name, r in (m.get("students") or {}).items():
+        prof = {p["device"]: p for p in r.get("profile", [])}
+        for dev in r.get("devices", []):
+            p = prof.get(dev)
+            if p is None:
+                continue
+            thr = r.get("cascade", {}).get("threshold")
+            rows.append(
+                [
+                    dev,
+                    fleet[dev]["count"],
+                    name,
+                    _arch(r),
+                    _pct(r.get("int8_accuracy")),
+                    "yes" if p["fits"] else "no",
+                    f"{p['flash_bytes']:,}",
+                    f"{p['ram_bytes']:,}",
+                    f"{1e3 * p['latency_s']:.2f}",
+                    f"{1e3 * p['energy_j']:.4f}",
+                    "-" if thr is None else f"{thr:.4f}",
+                ]
+            )
+    if not rows:
+        return ""
+    cols = ["device type", "in fleet", "student", "arch", "int8 acc", "fits", "flash B", "RAM B",
+            "latency ms", "energy mJ", "gate threshold"]  # fmt: skip
+    return "<h3>The fleet: each device type's student</h3>" + _table(cols, rows)
+
+
 def _devices(m: dict) -> str:
     fleet = {g["device"]: g for g in m["scenario"].get("fleet", [])}
+    out = _fleet_fit(m, fleet)
+    students = {n: r for n, r in (m.get("students") or {}).items() if r.get("profile")}
+    if not students:
+        students = {"student": {"profile": m.get("profile", [])}}
+    for name, r in students.items():
+        out += f"<h3>{_e(name)} on the microcontroller catalog</h3>" + _catalog(r["profile"], fleet)
+    return out + '<p class="note">Latency and energy: the catalog cost model.</p>'
+
+
+def _catalog(profile: list[dict], fleet: dict) -> str:
     rows = [
         [
             p["device"],
@@ -143,10 +203,10 @@ def _devices(m: dict) -> str:
             f"{1e3 * p['energy_j']:.4f}",
             fleet[p["device"]]["count"] if p["device"] in fleet else "-",
         ]  # fmt: skip
-        for p in m.get("profile", [])
+        for p in profile
     ]
     cols = ["device", "fits", "flash B", "RAM B", "latency ms", "energy mJ", "in fleet"]
-    return _table(cols, rows) + '<p class="note">Latency and energy: the catalog cost model.</p>'
+    return _table(cols, rows)
 
 
 def _rollout_rows(loop: dict) -> list[list[Any]]:

@@ -25,6 +25,7 @@ from tinylarge.scenario.sections import (
     PolicyConfig,
     SecurityConfig,
 )
+from tinylarge.scenario.students import DeviceStudent
 from tinylarge.train import TrainConfig
 
 
@@ -43,7 +44,18 @@ class RoleConfig(BaseModel):
 class Scenario(BaseModel):
     """One experiment: train a teacher and a student, then (``deploy``) int8 + profile + C code +
     cascade, then (``loop``) the closed loop over simulated time on ``fleet`` with ``policy``,
-    ``security`` and ``drift``, and the report."""
+    ``security`` and ``drift``, and the report.
+
+    ``students`` gives device types of the fleet their own student; the others run ``student``::
+
+        students:
+          stm32h7a3: {spec: {name: cnn2d, width: 16, depth: 3}}   # a stated architecture
+          esp32s3:                                                # the best one within a budget
+            search: {budget: {latency_s: 0.02}, space: {widths: [8, 16], depths: [2]}}
+
+    Each distinct student is trained, quantized, profiled, turned into C and gets its own
+    calibrated cascade threshold, model versions, signed bundles and rollouts in the loop.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +70,10 @@ class Scenario(BaseModel):
         True, description="after training: int8, profile, C code, cascade (False: train only)"
     )
     fleet: list[DeviceGroup] = Field(default_factory=lambda: [DeviceGroup()], min_length=1)
+    students: dict[str, DeviceStudent] = Field(
+        default_factory=dict,
+        description="device type of the fleet -> its own student (spec/train, or a search budget)",
+    )
     policy: PolicyConfig = PolicyConfig()
     loop: LoopConfig | None = Field(
         LoopConfig(), description="the closed loop after deploy (null: stop after the cascade)"
@@ -81,6 +97,20 @@ class Scenario(BaseModel):
             raise ValueError(f"unknown {info.field_name} {name!r}; valid: {', '.join(valid)}")
         return name
 
+    @field_validator("students")
+    @classmethod
+    def _fleet_types(cls, students: dict, info: ValidationInfo) -> dict:
+        fleet = info.data.get("fleet")
+        if fleet is None:  # the fleet itself is invalid: that error is reported
+            return students
+        valid = list(dict.fromkeys(g.device for g in fleet))
+        for name in students:
+            if name not in valid:
+                raise ValueError(
+                    f"{name!r} is not a device type of the fleet; valid: {', '.join(valid)}"
+                )
+        return students
+
 
 def _reason(msg: str) -> str:
     return msg.removeprefix("Value error, ")
@@ -91,12 +121,15 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     import typing
 
     model: type[BaseModel] = Scenario
+    keyed = False  # the previous field is a mapping: this part is one of its keys
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         field = model.model_fields.get(str(part))
         if field is None:
             return None
+        keyed = typing.get_origin(field.annotation) is dict
         candidates = [field.annotation, *typing.get_args(field.annotation)]
         candidates += [a for c in candidates for a in typing.get_args(c)]
         nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
