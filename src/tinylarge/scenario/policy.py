@@ -40,6 +40,7 @@ class PolicyState:
     canary_fraction: float = 0.2
     battery_below: float | None = None
     audit_fraction: float = 0.0
+    update: str | None = None  # how the loop makes the next model; None: the scenario's loop.update
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -137,7 +138,12 @@ def apply_change(
     elif kind == "data_stays_on_device":
         for g in groups:
             state.kind[g] = "local"
-        what = "no raw input leaves a device: local inference only"
+        # the server must not train on raw inputs it holds either: updates become federated
+        state.update = "federated"
+        what = (
+            "no raw input leaves a device: local inference only; model updates by federated "
+            "rounds (weights only)"
+        )
     elif kind == "placement":
         tier = params["tier"]
         for g in groups:

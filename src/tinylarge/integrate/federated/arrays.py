@@ -109,7 +109,10 @@ def run_on_arrays(
 
 
 def _run(config, model, evaluate, devices, progress) -> ArraysRun:
+    from tinylarge.integrate.federated.engine import _quiet_flower
     from tinylarge.integrate.federated.inprocess import LocalGrid
+
+    _quiet_flower()
 
     x0 = torch.as_tensor(np.asarray(registered_share(config.client_arrays, 0).x[:1]))
     macs = count_macs(model, tuple(x0.shape[1:]))
