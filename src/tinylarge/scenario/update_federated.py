@@ -92,7 +92,7 @@ def federated_update(
 ) -> ModelVersion | None:
     """A new student version from ``parent`` by federated rounds among ``devices`` (each with
     ``device_id`` and ``group``, its catalog device); ``None`` when fewer than two devices hold
-    labelled samples (no federation to run)."""
+    labelled samples (no federation to run) or the rounds diverged (non-finite weights)."""
     start = time.perf_counter()
     holders = [d for d in devices if labels.count(d.device_id) >= 2]
     if len(holders) < 2:
@@ -107,6 +107,7 @@ def federated_update(
         dataset=dataset.info.name, split_seed=int(getattr(dataset, "seed", 0)),
         n_clients=len(holders), rounds=fed.rounds, seed=int(rng.integers(2**31)),
         local_epochs=fed.local_epochs, batch_size=fed.batch_size, lr=fed.lr, server_fraction=0.0,
+        freeze_bn_stats=True,
         model=spec, device=Counter(groups).most_common(1)[0][0], radio=RadioConfig(band=band),
         engine=Engine.INPROCESS,
     )  # fmt: skip
@@ -120,8 +121,11 @@ def federated_update(
         return accuracy(model, x_test, y_test)
 
     run = run_on_arrays(config, parent.model, shares, evaluate, devices=groups)
+    state = run.arrays.to_torch_state_dict()
+    if not all(bool(t.isfinite().all()) for t in state.values() if t.is_floating_point()):
+        return None  # the rounds diverged (too high a rate): keep the fleet's model
     model = copy.deepcopy(parent.model)
-    model.load_state_dict(run.arrays.to_torch_state_dict())
+    model.load_state_dict(state)
     model.eval()
     rounds = run.payload["rounds"]
     report = ModelReport(

@@ -13,6 +13,7 @@ metrics are not counted, as everywhere in this package).
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,11 @@ def _run(config, model, evaluate, devices, progress) -> ArraysRun:
         memory=training_memory_bytes(copy.deepcopy(model), x0, config.batch_size),
         extras={"forward_macs": macs},
     )
-    start = time.perf_counter()
-    payload = serve_rounds(LocalGrid(config.n_clients), config, task, progress)
+    flwr_log = logging.getLogger("flwr")
+    level, start = flwr_log.level, time.perf_counter()
+    flwr_log.setLevel(logging.ERROR)  # "federated evaluation skipped" each call: we evaluate here
+    try:
+        payload = serve_rounds(LocalGrid(config.n_clients), config, task, progress)
+    finally:
+        flwr_log.setLevel(level)
     return ArraysRun(final["arrays"], payload, time.perf_counter() - start, initial.count_bytes())
