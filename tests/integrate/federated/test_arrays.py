@@ -52,3 +52,20 @@ def test_bad_calls_are_refused():
         run_on_arrays(config, build_student(config), tiny, lambda m: 0.0)
     with pytest.raises(ValueError, match="engine must be inprocess"):
         FLConfig(dataset="digits", client_arrays="abc", engine="simulation")
+
+
+def test_frozen_bn_keeps_running_statistics_and_still_trains():
+    import torch
+
+    from tinylarge.integrate.federated.local import frozen_bn_forward, local_update
+
+    ds, shares = _shares(1, 64)
+    model = build_student(FLConfig(dataset="digits", model=ModelSpec(name="cnn2d", width=4)))
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    weights = [p.detach().clone() for p in model.parameters()]
+    assert stats  # the student has BatchNorm
+    local_update(model, *shares[0], lr=0.01, batch_size=16, seed=0, forward=frozen_bn_forward)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
+    assert any(not torch.equal(p, w) for p, w in zip(model.parameters(), weights, strict=True))
+    local_update(model, *shares[0], lr=0.01, batch_size=16, seed=0)  # without: they move
+    assert not all(torch.equal(model.state_dict()[k], v) for k, v in stats.items())
