@@ -1,11 +1,9 @@
-"""The loop's federated update: what each device holds, where rounds are priced, the new keys'
-errors, and a small loop run in which the fleet recovers from drift by federated rounds alone."""
+"""The loop's federated update: what each device holds and where its rounds are priced. The new
+keys' errors are in ``test_schema.py``; a loop run with federated updates is the keypad built-in's
+(``test_builtins.py``)."""
 
 import numpy as np
-import pytest
 
-from tinylarge.errors import TinylargeError
-from tinylarge.scenario.schema import load_scenario
 from tinylarge.scenario.sections import DeviceGroup, FederatedUpdateConfig
 from tinylarge.scenario.update_federated import DeviceLabels, update_band
 
@@ -26,28 +24,3 @@ def test_rounds_are_priced_on_the_fleets_band():
     assert update_band(fed, [DeviceGroup(link="wifi", band="6g-fr3")]) == "6g-fr3"
     assert update_band(fed, [DeviceGroup(link="wifi")]) == "nr-fr1"
     assert update_band(FederatedUpdateConfig(band="nr-fr2"), [DeviceGroup()]) == "nr-fr2"
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("loop: {federated: {strategy: krum}}\n",
-         "loop.federated.strategy: Input should be 'fedavg' or 'fedprox'"),
-        ("loop: {federated: {rounds: 0}}\n",
-         "loop.federated.rounds: Input should be greater than or equal to 1"),
-        ("loop: {federated: {band: lora}}\n",
-         "loop.federated.band: unknown band 'lora'; valid: nb-iot, lte-m, nr-fr1"),
-        ("loop: {federated: {epochs: 2}}\n",
-         "loop.federated.epochs: unknown key 'epochs'; valid: rounds, strategy, proximal_mu,"),
-        ("loop: {federated: {max_clients: 1}}\n",
-         "loop.federated.max_clients: Input should be greater than or equal to 2"),
-        ("loop: {federated: {lr: 0}}\n", "loop.federated.lr: Input should be greater than 0"),
-        ("loop: {update: gossip}\n", "loop.update: Input should be 'redistill' or 'federated'"),
-    ],
-)  # fmt: skip
-def test_bad_federated_keys_are_refused_with_the_reason(tmp_path, text, message):
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(TinylargeError) as err:
-        load_scenario(path)
-    assert message in str(err.value)
