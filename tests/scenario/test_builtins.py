@@ -29,26 +29,32 @@ def small(name, tmp_path):
     fleet = [{**g.model_dump(), "count": 3} for g in s.fleet]
     drift = {**s.drift.model_dump(), "at_tick": 2}
     extra = SMALL_MNIST if s.dataset == "mnist5k" else SMALL_MODELS
+    if s.student.spec is not None:  # a built-in with its own (small) models keeps them
+        extra = {r: {"spec": getattr(s, r).spec.model_dump(), "train": FAST_TRAIN}
+                 for r in ("teacher", "student")}  # fmt: skip
     intents = [{**i.model_dump(), "at_tick": min(i.at_tick, 4)} for i in s.intents]
     students = {  # per-device-type students: the same wiring, trained briefly
         dev: {**st.model_dump(exclude_none=True), "train": FAST_TRAIN}
         | ({"search": {**st.search.model_dump(), "proxy_epochs": 2}} if st.search else {})
         for dev, st in s.students.items()
     }
+    loop = {**SMALL_LOOP, "update": s.loop.update, "federated": s.loop.federated.model_dump()}
     return with_overrides(
-        s, loop=SMALL_LOOP, fleet=fleet, drift=drift, intents=intents, runs_dir=tmp_path / "runs",
+        s, loop=loop, fleet=fleet, drift=drift, intents=intents, runs_dir=tmp_path / "runs",
         cache_dir=tmp_path / "cache", students=students, **extra,
     )  # fmt: skip
 
 
 def test_the_four_builtins_are_listed_with_descriptions():
-    assert builtin_names() == ["smart-camera", "smart-grid", "voice", "wearable-health"]
+    assert builtin_names() == ["keypad", "smart-camera", "smart-grid", "voice", "wearable-health"]
     assert all(builtin_scenario(n).description for n in builtin_names())
     assert builtin_scenario("smart-camera").dataset == "mnist5k"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["smart-camera", "smart-grid", "voice", "wearable-health"])
+@pytest.mark.parametrize(
+    "name", ["keypad", "smart-camera", "smart-grid", "voice", "wearable-health"]
+)
 def test_builtin_runs_and_its_report_renders(name, tmp_path):
     result = run_scenario(small(name, tmp_path), progress=False)
     loop = result.metrics["loop"]
@@ -89,9 +95,35 @@ def test_builtin_runs_and_its_report_renders(name, tmp_path):
         assert "latency_slo" in applied
         refused = [i for i in loop["intents"] if not i["accepted"]]
         assert len(refused) == 1 and refused[0]["effect"] == "refused"
+    if name == "keypad":  # federated updates: only weights crossed, priced by the ledger
+        check_federated_updates(result, loop)
     if name == "smart-grid":  # its first update is tampered with in transit: refused, rolled back
         kinds = [e["event"] for e in loop["events"]]
         assert "refused" in kinds and "rollout rolled_back" in kinds
+
+
+def check_federated_updates(result, loop):
+    from flwr.app import ArrayRecord
+
+    from tinylarge.data import load_dataset
+    from tinylarge.models import ModelSpec, build_model
+
+    spec = ModelSpec(**result.metrics["scenario"]["student"]["spec"])
+    info = load_dataset(result.metrics["scenario"]["dataset"]).info
+    model = build_model(spec, tuple(info.input_shape), info.n_classes)
+    model_bytes = ArrayRecord(model.state_dict()).count_bytes()  # the student, independently
+    signed = [e for e in loop["events"] if e["event"] == "update signed"]
+    assert signed and all("federated" in e for e in signed)
+    for e in signed:
+        fed = e["federated"]
+        assert fed["model_bytes"] == model_bytes
+        # each round every client gets the model and sends it back; no raw input goes up
+        sent = model_bytes * fed["n_clients"] * fed["rounds"]
+        assert fed["bytes_up"] == fed["bytes_down"] == sent
+        assert fed["raw_input_bytes_up"] == 0 and 2 <= fed["n_clients"] <= loop["n_devices"]
+        assert fed["sim_time_s"] > 0 and len(fed["round_accuracy"]) == fed["rounds"]
+        assert loop["versions"][e["version"]]["federated"] == fed
+    assert "kB up" in (result.run_dir / "report.html").read_text()
 
 
 def test_a_page_with_a_script_error_is_caught(tmp_path):

@@ -83,9 +83,11 @@ def test_what_the_scenario_gets(base):
     for tier, policy in (("device", "all-local"), ("edge", "all-edge"), ("cloud", "all-cloud")):
         placed = fleet_scenario_for(state_of(("placement", {"tier": tier})), base).scenario
         assert placed.policies == [policy]
-    private = fleet_scenario_for(state_of(("data_stays_on_device", {})), base).scenario
+    private_t = fleet_scenario_for(state_of(("data_stays_on_device", {})), base)
+    private = private_t.scenario
     assert private.policies == ["all-local", "split-optimal"]
     assert private.policy_params == {"split-optimal": {"keep_raw_input": 1.0}}
+    assert any("model updates become federated rounds" in n for n in private_t.notes)
     battery = fleet_scenario_for(state_of(("battery_saver", {"battery_below": 0.2})), base)
     assert battery.notes == (
         "battery saver: the fleet simulator models no batteries; the closed loop does",

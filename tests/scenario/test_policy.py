@@ -41,8 +41,10 @@ def test_latency_slo_caps_offload_where_the_offloaded_path_is_too_slow():
 
 def test_changes_of_each_kind_and_their_errors():
     s = state()
+    assert s.update is None  # the scenario's loop.update decides
     apply_change(s, "data_stays_on_device", {}, {})
     assert set(s.kind.values()) == {"local"}
+    assert s.update == "federated"  # no raw input on the server either: weights only
     apply_change(s, "placement", {"tier": "cloud"}, {})
     assert set(s.kind.values()) == {"offload-all"} and s.extra_latency_s == CLOUD_BACKHAUL_S
     apply_change(s, "minimise_energy", {"device_class": "esp32s3"}, {})

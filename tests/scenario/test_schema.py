@@ -34,6 +34,29 @@ def test_full_scenario_round_trips(tmp_path):
         ("student: {spec: {name: vit}}\n", "unknown model 'vit'; valid: cnn1d"),
         ("name: [unclosed\n", "is not valid YAML"),
         ("device: arduino-uno\n", "device: unknown device 'arduino-uno'; valid: a100"),
+        # loop.update federated and its section (issue 16)
+        (
+            "loop: {federated: {strategy: krum}}\n",
+            "loop.federated.strategy: Input should be 'fedavg' or 'fedprox'",
+        ),
+        (
+            "loop: {federated: {rounds: 0}}\n",
+            "loop.federated.rounds: Input should be greater than or equal to 1",
+        ),
+        (
+            "loop: {federated: {band: lora}}\n",
+            "loop.federated.band: unknown band 'lora'; valid: nb-iot, lte-m, nr-fr1",
+        ),
+        (
+            "loop: {federated: {epochs: 2}}\n",
+            "loop.federated.epochs: unknown key 'epochs'; valid: rounds, strategy, proximal_mu,",
+        ),
+        (
+            "loop: {federated: {max_clients: 1}}\n",
+            "loop.federated.max_clients: Input should be greater than or equal to 2",
+        ),
+        ("loop: {federated: {lr: 0}}\n", "loop.federated.lr: Input should be greater than 0"),
+        ("loop: {update: gossip}\n", "loop.update: Input should be 'redistill' or 'federated'"),
     ],
 )
 def test_bad_scenarios_are_rejected_with_the_reason(tmp_path, text, message):

@@ -12,7 +12,9 @@ way each note in :class:`FleetTranslation` says, never dropped silently:
   (``error_weight`` multiplied).
 - an offload budget keeps the policies that honour one (``all-local``; ``cascade-threshold`` with
   its ``max_offload_fraction``); a forced tier runs the matching fixed policy; data-on-device keeps
-  ``all-local`` and ``split-optimal`` without its raw-input cut.
+  ``all-local`` and ``split-optimal`` without its raw-input cut, and the closed loop
+  (:func:`~.policy.apply_change`) makes its model updates by federated rounds, not re-distillation
+  on offloaded inputs.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ def fleet_scenario_for(state: OrchestrationIntentState, base: FleetScenario) -> 
         policies = [p for p in policies if p in PRIVATE_POLICIES] or ["all-local"]
         if "split-optimal" in policies:
             params["split-optimal"] = {**params.get("split-optimal", {}), "keep_raw_input": 1.0}
+        notes.append(
+            "data on device: the closed loop's model updates become federated rounds (only "
+            "weights leave a device; loop.update federated)"
+        )
     if state.max_offload_fraction < 1.0:
         policies = [p for p in policies if p in BUDGET_POLICIES] or ["cascade-threshold"]
         if "cascade-threshold" in policies:

@@ -4,16 +4,17 @@ sign, roll out, drift, recover.
 Each tick every device serves ``samples_per_tick`` requests drawn from the *stream* half of the
 test split (drifted for the drifting devices once the drift starts) with the int8 model it runs,
 and offloads what its policy sends up. The LargeML side labels every offloaded sample with the
-teacher; every ``update_every`` ticks it re-distils the student on them, quantizes and signs it
-and starts a rollout (canaries, then all, or back). Fleet accuracy is measured each tick on the
-other, never-trained-on *evaluation* half, per device (its model version, its data condition, its
-policy), and averaged over devices. Device answers are the int8 models run by LiteRT's reference
-kernels; latency and energy are modelled from the catalog profile and the link (see ``cost``).
+teacher; every ``update_every`` ticks it makes a new student (``loop.update``: re-distils it on
+them, or runs federated rounds in which each device trains on its own labelled offloads, see
+:mod:`~.update_federated`), quantizes and signs it and starts a rollout (canaries, then all, or
+back). Fleet accuracy is measured each tick on the other, never-trained-on *evaluation* half, per
+device (its model version, its data condition, its policy), and averaged over devices. Device
+answers are the int8 models run by LiteRT's reference kernels; latency and energy are modelled
+from the catalog profile and the link (see ``cost``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from tinylarge.scenario.patterns import PATTERN_KINDS, Patterns
 from tinylarge.scenario.policy import PolicyState, apply_change
 from tinylarge.scenario.schema import Scenario
 from tinylarge.scenario.update import ModelVersion, redistill, tamper
+from tinylarge.scenario.update_federated import DeviceLabels, federated_update, update_band
 from tinylarge.secure.keys import load_private_key, new_keypair
 from tinylarge.secure.rollout import Phase, RolloutPolicy
 from tinylarge.tiny.gates import Gate, gate_scores
@@ -134,17 +136,6 @@ class Pools:
         return self._small[key]
 
 
-def _check_update_kind(scenario: Scenario) -> None:
-    if scenario.loop.update == "federated" and not importlib.util.find_spec(
-        "tinylarge.integrate.federated"
-    ):
-        # hook: once integrate/federated lands, a federated round replaces redistill() here
-        raise TinylargeError(
-            "loop.update 'federated' needs tinylarge.integrate.federated, which this build lacks;"
-            " valid here: redistill"
-        )
-
-
 def _keys(scenario: Scenario, run_dir: Path):
     if scenario.security.keys_dir:
         return load_private_key(Path(scenario.security.keys_dir) / "private.pem")
@@ -156,7 +147,6 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
     """Run the closed loop of ``ctx.scenario`` (a :class:`RunContext` after the cascade stage)."""
     sc: Scenario = ctx.scenario
     loop, drift, sec = sc.loop, sc.drift, sc.security
-    _check_update_kind(sc)
     ds, teacher = ctx.dataset, ctx.artifacts["teacher"]
     cache = ArtifactCache(ctx.cache_dir)
     runtimes = RuntimePool()
@@ -221,6 +211,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
 
     pool_x: list[np.ndarray] = []
     pool_y: list[np.ndarray] = []
+    labels = DeviceLabels(loop.federated.buffer_samples)  # what each device got answers for
     seen: set[tuple[str, int]] = set()
     n_updates = 0
     ticks, events, intents_log = [], [], []
@@ -293,11 +284,16 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
             up = np.flatnonzero(mask)  # 3. LargeML labels what came up
             if x is not None:  # fresh sensor noise: every offloaded frame is new
                 if len(up):
+                    answers = predict_logits(teacher, x[up]).argmax(1)
                     pool_x.extend(x[up])
-                    pool_y.extend(predict_logits(teacher, x[up]).argmax(1).tolist())
+                    pool_y.extend(answers.tolist())
+                    labels.add(d.device_id, x[up], answers)
                     for lin in lineages.values():
                         lin.new_since_update += len(up)
             else:
+                if len(up):
+                    labels.add(d.device_id, pools.x[(cond, "A")][idx[up]],
+                               pools.teacher[(cond, "A")][idx[up]].argmax(1))  # fmt: skip
                 for j in up:
                     if (cond, int(idx[j])) not in seen:
                         seen.add((cond, int(idx[j])))
@@ -318,12 +314,18 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
         for lin in lineages.values():
             if not due or is_open(lin.rollout) or lin.new_since_update < loop.min_new_samples:
                 continue
+            parent, v = versions[lin.fleet_version], max(versions)
+            if (policy.update or loop.update) == "federated":  # no raw input used: weights only
+                line_devices = [d for d in devices if line_of[d.device_id] is lin]
+                new = federated_update(parent, lin.spec, ds, labels, line_devices, loop.federated,
+                                       update_band(loop.federated, sc.fleet), cache, bundles_dir,
+                                       v + 1, sc.seed)  # fmt: skip
+            else:
+                new = redistill(parent, lin.spec, teacher, ds, np.stack(pool_x), np.array(pool_y),
+                                loop, cache, bundles_dir, v + 1, sc.seed)  # fmt: skip
+            if new is None:  # fewer than two devices hold labelled samples: nothing to federate
+                continue
             n_updates += 1
-            parent = versions[lin.fleet_version]
-            new = redistill(
-                parent, lin.spec, teacher, ds, np.stack(pool_x),
-                np.array(pool_y), loop, cache, bundles_dir, max(versions) + 1, sc.seed,
-            )  # fmt: skip
             versions[new.version] = new
             bundles[new.version] = sign_for(new.tflite, key, new.version, lin.groups)
             lin_ids = [i for i, li in line_of.items() if li is lin]
@@ -344,7 +346,7 @@ def run_loop(ctx: Any, intent_mapper=None) -> dict[str, Any]:
             lin.closed, lin.new_since_update, lin.update_no = False, 0, n_updates
             events.append({"tick": tick, "event": "update signed", "version": new.version,
                            "reason": new.source, "cached": new.cached,
-                           "student": lin.name})  # fmt: skip
+                           "student": lin.name, **new.meta})  # fmt: skip
     first = next(iter(lineages.values()))
     out = summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, policy,
                     latency_samples, first.fleet_version)  # fmt: skip

@@ -125,6 +125,7 @@ def summarize(sc, ticks, events, intents_log, versions, pools, runtimes, gate, p
                 "int8_accuracy": m.int8_accuracy,
                 "cached": m.cached,
                 "train_time_s": m.train_time_s,
+                **m.meta,  # a federated update's traffic and simulated time
             }  # fmt: skip
             for v, m in versions.items()
         },

@@ -45,6 +45,7 @@ class PolicyState:
     audit_fraction: float = 0.0
     exit_threshold: float | None = None  # early exit: the calibrated exit gate's threshold
     available: tuple[str, ...] = ()  # patterns the deploy stage built (early-exit, split)
+    update: str | None = None  # how the loop makes the next model; None: the scenario's loop.update
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -164,9 +165,11 @@ def apply_change(
         for g in moved:
             state.kind[g] = to
         kept = sorted({state.kind[g] for g in groups})
+        # the server must not train on raw inputs it holds either: updates become federated
+        state.update = "federated"
         what = (
             f"no raw input leaves a device: {', '.join(moved) or 'no device type'} -> {to}"
-            f" (now {', '.join(kept)})"
+            f" (now {', '.join(kept)}); model updates by federated rounds (weights only)"
         )
     elif kind == "placement":
         tier = params["tier"]

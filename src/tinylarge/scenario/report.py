@@ -209,11 +209,21 @@ def _catalog(profile: list[dict], fleet: dict) -> str:
     return _table(cols, rows)
 
 
+def _detail(event: dict) -> str:
+    """An event's reason, plus a federated update's traffic and simulated round time."""
+    text, fed = event.get("reason") or "", event.get("federated")
+    if fed:
+        text += (f"; {fed['bytes_up'] / 1e3:,.1f} kB up, {fed['bytes_down'] / 1e3:,.1f} kB down"
+                 f" ({fed['model_bytes']:,} B model x {fed['n_clients']} clients x "
+                 f"{fed['rounds']} rounds), {fed['sim_time_s']:.2f} s simulated")  # fmt: skip
+    return text
+
+
 def _rollout_rows(loop: dict) -> list[list[Any]]:
     per_device = Counter(
         (e["tick"], e["version"], e["event"]) for e in loop["events"] if "device" in e
     )
-    rows = [[e["tick"], f"v{e['version']}", e["event"], e.get("reason") or ""]
+    rows = [[e["tick"], f"v{e['version']}", e["event"], _detail(e)]
             for e in loop["events"] if "device" not in e]  # fmt: skip
     rows += [[t, f"v{v}", f"{ev} on {n} device(s)", ""] for (t, v, ev), n in per_device.items()]
     return sorted(rows, key=lambda r: (r[0], r[1]))

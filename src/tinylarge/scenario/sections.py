@@ -81,11 +81,43 @@ class PolicyConfig(_Section):
     gate_delta: float = Field(0.1, gt=0.0, lt=1.0)
 
 
+class FederatedUpdateConfig(_Section):
+    """How a ``loop.update: federated`` update runs (:mod:`tinylarge.scenario.update_federated`):
+    ``rounds`` of Flower's ``strategy`` among the devices that hold labelled samples (at most
+    ``max_clients`` of them, a seeded sample, as cross-device FL samples its clients), each
+    training ``local_epochs`` of SGD on its own last ``buffer_samples`` offloaded samples labelled
+    by LargeML's answers. Exchanges are priced on ``band`` (default: the first fleet group's band,
+    or its link when that is also a band, else nr-fr1)."""
+
+    rounds: int = Field(3, ge=1, le=100)
+    strategy: Literal["fedavg", "fedprox"] = "fedprox"
+    proximal_mu: float = Field(0.01, ge=0.0, le=10.0, description="FedProx proximal term")
+    local_epochs: int = Field(2, ge=1, le=50)
+    lr: float = Field(0.01, gt=0.0, le=1.0, description="local SGD learning rate")
+    batch_size: int = Field(16, ge=2, le=1024)
+    max_clients: int = Field(100, ge=2, le=1000)
+    buffer_samples: int = Field(
+        256, ge=2, le=100_000, description="labelled samples a device keeps (oldest dropped)"
+    )
+    band: str | None = Field(None, description="band the rounds are priced on (bands.yaml)")
+
+    @field_validator("band")
+    @classmethod
+    def _band(cls, name: str | None) -> str | None:
+        from tinylarge.net import list_bands
+
+        if name is not None and name not in list_bands():
+            raise ValueError(f"unknown band {name!r}; valid: {', '.join(list_bands())}")
+        return name
+
+
 class LoopConfig(_Section):
     """The closed loop over simulated time: ``duration_ticks`` ticks of ``tick_s`` seconds; each
     device serves ``samples_per_tick`` requests a tick; every ``update_every`` ticks the LargeML
     side turns the offloaded samples it labelled into a new student (``update``) when it holds at
-    least ``min_new_samples`` new ones, and rolls it out."""
+    least ``min_new_samples`` new ones, and rolls it out: ``redistill`` fine-tunes on the server
+    (``epochs``, ``lr``, ``alpha``, ``pool_share``), ``federated`` runs rounds among the devices
+    (``federated``; no raw input goes up for the update, only weights)."""
 
     duration_ticks: int = Field(24, ge=2, le=10_000)
     tick_s: float = Field(3600.0, gt=0.0)
@@ -104,6 +136,7 @@ class LoopConfig(_Section):
     recover_window_ticks: int = Field(
         3, ge=1, description="ticks averaged for the pre-drift and final accuracy"
     )
+    federated: FederatedUpdateConfig = Field(default_factory=FederatedUpdateConfig)
 
 
 class SecurityConfig(_Section):

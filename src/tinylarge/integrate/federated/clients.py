@@ -137,4 +137,8 @@ def client_share(config: FederatedConfig, client: int) -> ClientShare:
     """Client ``client``'s data (cached per process by config and id)."""
     if not 0 <= client < config.n_clients:
         raise TinylargeError(f"client {client} is not in 0..{config.n_clients - 1}")
+    if config.client_arrays is not None:
+        from tinylarge.integrate.federated.arrays import registered_share
+
+        return registered_share(config.client_arrays, client)
     return _share(config.to_json(), client)

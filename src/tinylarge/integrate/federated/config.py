@@ -182,6 +182,11 @@ class FederatedConfig(BaseModel):
     accuracy_target: float | None = Field(
         None, gt=0, le=1, description="report the first round reaching this test accuracy"
     )
+    client_arrays: str | None = Field(
+        None,
+        description="key of per-client arrays registered in this process (arrays.run_on_arrays):"
+        " clients train on them instead of a partition of the dataset (engine inprocess only)",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> FederatedConfig:
@@ -189,6 +194,10 @@ class FederatedConfig(BaseModel):
             raise ValueError(
                 f"n_holdout_clients {self.n_holdout_clients} leaves no training client "
                 f"of {self.n_clients}"
+            )
+        if self.client_arrays is not None and self.engine is not Engine.INPROCESS:
+            raise ValueError(
+                f"client_arrays live in this process: engine must be inprocess, not {self.engine}"
             )
         n_train = self.n_clients - self.n_holdout_clients
         if self.clients_per_round is not None and self.clients_per_round > n_train:

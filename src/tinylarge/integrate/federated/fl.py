@@ -19,7 +19,12 @@ from torch import nn
 from tinylarge.integrate.federated.clients import ClientShare, evaluation_split, load_split
 from tinylarge.integrate.federated.config import FederatedConfig, Framework
 from tinylarge.integrate.federated.engine import run_pattern
-from tinylarge.integrate.federated.local import accuracy, local_update, personalise
+from tinylarge.integrate.federated.local import (
+    accuracy,
+    frozen_bn_forward,
+    local_update,
+    personalise,
+)
 from tinylarge.integrate.federated.pricing import Compute, training_memory_bytes
 from tinylarge.integrate.federated.server import Progress, ServerTask, serve_rounds
 from tinylarge.models import build_model, count_macs, default_student_spec
@@ -31,6 +36,11 @@ class FLConfig(FederatedConfig):
 
     framework: Literal[Framework.FL, Framework.FEDPROX] = Framework.FL
     proximal_mu: float = Field(0.0, ge=0, description="FedProx proximal term (0: FedAvg)")
+    freeze_bn_stats: bool = Field(
+        False,
+        description="keep BatchNorm running statistics fixed in local updates (fine-tuning a"
+        " deployed model on a few samples per client, which would otherwise drag them)",
+    )
 
 
 class FedProxConfig(FLConfig):
@@ -76,7 +86,10 @@ def client_train(
 ) -> tuple[ArrayRecord, dict[str, Any]]:
     model = _load(config, arrays)
     mu = getattr(config, "proximal_mu", 0.0)
-    res = configured_update(config, model, share.x, share.y, round_, share.client, proximal_mu=mu)
+    forward = frozen_bn_forward if getattr(config, "freeze_bn_stats", False) else None
+    res = configured_update(
+        config, model, share.x, share.y, round_, share.client, proximal_mu=mu, forward=forward
+    )
     return ArrayRecord(model.state_dict()), report(res)
 
 

@@ -102,6 +102,16 @@ def local_update(
     return LocalResult(n, len(batches), seen, loss_sum / max(seen, 1))
 
 
+def frozen_bn_forward(model: nn.Module, x: Inputs) -> torch.Tensor:
+    """``model(x)`` with every BatchNorm in eval mode: its running statistics stay as they are
+    (weights still train). Fine-tuning on a client's few samples would otherwise move them most
+    of the way to that client's batch statistics, and FedAvg would average those."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    return model(x)
+
+
 def _plain_sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     """Momentum-free SGD (what the C head update on the device does)."""
     return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
