@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_federated import boot_ci  # noqa: E402  (95% percentile bootstrap of the mean)
 from report import median, write_section  # noqa: E402
 
 from tinylarge.integrate.federated.clients import load_split, partition_indices  # noqa: E402
@@ -61,6 +62,7 @@ SETTING = dict(  # bench_federated.SETTINGS["mnist5k"], its chosen FedAvg rate, 
     accuracy_target=0.5,
 )
 ARMS = {"random": "random", "aware": "tinylarge.orchestrate.fl_selection:network_aware"}
+ARMS["aware-other"] = ARMS["aware"]  # the other end of the knob, same test seeds (shown only)
 CANDIDATES = [0.0, 0.5, 1.0]  # data_weight, fixed before any run
 VALIDATION_SEEDS = [0, 1, 2]
 OUT = Path(__file__).resolve().parent / "out" / "fl_selection.json"
@@ -105,19 +107,6 @@ def run(job: tuple) -> dict[str, Any]:
     return out
 
 
-def boot_ci(values: list[float]) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean (as bench_federated's, fixed seed)."""
-    from scipy.stats import bootstrap
-
-    if len(set(values)) < 2:
-        return values[0], values[0]
-    res = bootstrap(
-        (np.asarray(values, float),), np.mean, method="percentile", n_resamples=9999,
-        rng=np.random.default_rng(0),
-    )  # fmt: skip
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def small_half_weight(run: dict[str, Any]) -> tuple[float, float] | None:
     """The mean FedAvg weight per round of the half of the clients holding fewer examples, and
     that half's share of all examples (random selection gives it about that share)."""
@@ -131,18 +120,18 @@ def small_half_weight(run: dict[str, Any]) -> tuple[float, float] | None:
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     by = {
-        arm: sorted((r for r in runs if r["arm"] == arm), key=lambda r: r["seed"]) for arm in ARMS
+        arm: sorted((r for r in runs if r["arm"] == arm), key=lambda r: r["seed"])
+        for arm in ("random", "aware")
     }
     assert [r["seed"] for r in by["random"]] == [r["seed"] for r in by["aware"]]
     t_rand = [r["sim_time_s_per_round"] for r in by["random"]]
     t_aware = [r["sim_time_s_per_round"] for r in by["aware"]]
     ratio = [a / b for a, b in zip(t_rand, t_aware, strict=True)]
     lo, hi = boot_ci(ratio)
-    acc = {arm: [r["final_accuracy"] for r in by[arm]] for arm in ARMS}
+    acc = {arm: [r["final_accuracy"] for r in by[arm]] for arm in by}
     p = paired(acc["aware"], acc["random"])
     counts = {
-        arm: [sorted(int(v) for v in r["selected_counts"].values()) for r in by[arm]]
-        for arm in ARMS
+        arm: [sorted(int(v) for v in r["selected_counts"].values()) for r in by[arm]] for arm in by
     }
     return {
         "seeds": [r["seed"] for r in by["random"]],
@@ -157,12 +146,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "p": p.p_value,
         },
         "counts": counts,
-        "small_half": {arm: [small_half_weight(r) for r in by[arm]] for arm in ARMS},
-        "rounds_to_target": {arm: [r["rounds_to_target"] for r in by[arm]] for arm in ARMS},
+        "small_half": {arm: [small_half_weight(r) for r in by[arm]] for arm in by},
+        "rounds_to_target": {arm: [r["rounds_to_target"] for r in by[arm]] for arm in by},
     }
 
 
-def section(s: dict[str, Any], earlier: dict[str, Any] | None) -> str:
+def section(s: dict[str, Any], earlier: dict[str, Any] | None, other: dict | None = None) -> str:
     n = len(s["seeds"])
     r, d, v = s["time_ratio"], s["accuracy_diff"], s["validation"]
     met = r["lo"] > 1.0 and d["lo"] >= -0.01 and d["hi"] <= 0.01
@@ -237,6 +226,28 @@ def section(s: dict[str, Any], earlier: dict[str, Any] | None) -> str:
             )
         ),
     ]
+    if s.get("bound"):
+        bd = s["bound"]
+        lines += [
+            "- Modelled bound (expected times, no fading): the least mean round time any "
+            "selection can reach while giving every client random's expected FedAvg weight "
+            "(a linear programme over all C(20,10) subsets) is "
+            + ", ".join(f"{b['random_s'] / b['bound_s']:.2f}x" for b in bd)
+            + " below random's per seed; equal-rate tiers reach "
+            + ", ".join(f"{b['random_s'] / b['equal_rate_tiers_s']:.2f}x" for b in bd)
+            + " by shifting that weight. In this compute-bound setting (round time ~ the "
+            "largest client's examples) selection alone cannot cut much time without "
+            "changing FedAvg's effective data weighting.",
+        ]
+    if other:
+        o, od = other["time_ratio"], other["accuracy_diff"]
+        lines += [
+            f"- Also on these test seeds, the other end of the knob (data_weight "
+            f"{1.0 - float(v['chosen']):g}, not chosen): time ratio {o['mean']:.2f}x "
+            f"[{o['lo']:.2f}, {o['hi']:.2f}], accuracy {100 * od['mean']:+.2f} points "
+            f"[{100 * od['lo']:+.2f}, {100 * od['hi']:+.2f}], rounds per client "
+            f"{spread(other['counts']['aware'])}.",
+        ]
     if earlier:
         e, ed = earlier["time_ratio"], earlier["accuracy_diff"]
         eh = [x for x in earlier["small_half"]["aware"] if x]
@@ -254,6 +265,47 @@ def section(s: dict[str, Any], earlier: dict[str, Any] | None) -> str:
             "restores random's weighting.",
         ]
     return "\n".join(lines)
+
+
+def weight_matched_bound(seed: int) -> dict[str, float]:
+    """Modelled: the least mean expected round time of any selection of k of n clients that gives
+    every client random selection's expected FedAvg weight (a linear programme over all k-subsets
+    with scipy's HiGHS), and random's mean expected round time. Expected times as the server
+    knows them (mean SNR, compute price), no fading."""
+    import itertools
+
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    from tinylarge.integrate.federated.fl import student_task
+    from tinylarge.integrate.federated.pricing import RadioEnvironment
+
+    config = FLConfig(framework="fl", seed=seed, **SETTING)
+    parts = partition_indices(load_split(config.dataset, config.split_seed), config)
+    n = np.array([len(p) for p in parts], float)
+    task = student_task(config)
+    size = task.initial.count_bytes()
+    k = config.n_selected
+    radio = RadioEnvironment(config.radio, config.n_clients, seed)
+    ul, dl = radio.mean_uplink_rate_bps(1 / k), radio.mean_downlink_rate_bps(1 / k)
+    t = np.array([
+        2 * radio.band.scheduling_delay_s + 8 * size / dl[c] + task.expected_compute_s(int(n[c]))
+        + 8 * size / ul[c] for c in range(len(n))
+    ])  # fmt: skip
+    subsets = np.array(list(itertools.combinations(range(len(n)), k)))
+    member = np.zeros((len(subsets), len(n)), bool)
+    member[np.arange(len(subsets))[:, None], subsets] = True
+    weight = member * n / (member @ n)[:, None]  # each client's FedAvg weight in each subset
+    cost = t[subsets].max(axis=1)
+    a_eq = sparse.csr_matrix(np.vstack([weight.T, np.ones(len(subsets))]))
+    res = linprog(cost, A_eq=a_eq, b_eq=np.append(weight.mean(0), 1.0), method="highs")
+    order = np.argsort(t)
+    tiers_s = float((t[order[:k]].max() + t[order[-k:]].max()) / 2) if len(n) == 2 * k else np.nan
+    return {
+        "random_s": float(cost.mean()),
+        "bound_s": float(res.fun),
+        "equal_rate_tiers_s": tiers_s,
+    }
 
 
 def pool_map(jobs: list[tuple], workers: int) -> list[dict[str, Any]]:
@@ -322,7 +374,11 @@ def main() -> None:
         a, _, b = args.seeds.partition("-")
         seeds = range(int(a), int(b or a) + 1)
         extra = {"selection_params": {"data_weight": validation["chosen"]}}
-        jobs = [(arm, s, extra if arm == "aware" else {}) for s in seeds for arm in ARMS]
+        other = {"selection_params": {"data_weight": 1.0 - validation["chosen"]}}
+        jobs = [(arm, s, {}) for s in seeds for arm in ("random",)]
+        jobs += [("aware", s, extra) for s in seeds]
+        if validation["chosen"] in (0.0, 1.0):
+            jobs += [("aware-other", s, other) for s in seeds]
         runs = pool_map(jobs, args.workers)
         validation = validation["scores"] | {"chosen": validation["chosen"]}
         payload = {"setting": SETTING, "validation": validation, "runs": runs}
@@ -331,7 +387,15 @@ def main() -> None:
     s["validation"] = validation
     log(json.dumps({k: s[k] for k in ("time_ratio", "accuracy_diff")}))
     earlier = summarise(json.loads(EARLIER.read_text())["runs"]) if EARLIER.exists() else None
-    text = section(s, earlier)
+    rest = [r for r in runs if r["arm"] == "aware-other"]
+    other = None
+    if rest:
+        relabel = [r for r in runs if r["arm"] == "random"] + [{**r, "arm": "aware"} for r in rest]
+        other = summarise(relabel)
+    seeds_test = s["seeds"]
+    s["bound"] = [weight_matched_bound(seed) for seed in seeds_test]
+    log(f"weight-matched bound: {s['bound']}")
+    text = section(s, earlier, other)
     print(text)
     if not args.no_write:
         write_section("fl-selection", text)

@@ -58,7 +58,7 @@ def test_inside_a_tier_the_least_served_then_stalest_then_least_energy_train():
 def test_with_k_dividing_n_every_count_stays_within_one_of_every_other(n, k):
     rng = np.random.default_rng(n * 100 + k)
     times = list(rng.pareto(1.0, n) + 1.0)  # heavy tail: far clients would never be fastest
-    history, _, _ = _run(network_aware(None), times, k, 3 * n)
+    history, _, _ = _run(network_aware(None, data_weight=0.0), times, k, 3 * n)
     counts = np.zeros(n, int)
     for r, chosen in enumerate(history, 1):
         counts[chosen] += 1
@@ -71,7 +71,7 @@ def test_for_any_population_counts_stay_within_two_and_track_random_rate():
     for n in range(2, 17):
         for k in range(1, n + 1):
             times = list(rng.pareto(1.0, n) + 1.0)
-            history, _, _ = _run(network_aware(None), times, k, 3 * n)
+            history, _, _ = _run(network_aware(None, data_weight=0.0), times, k, 3 * n)
             counts = np.zeros(n, int)
             for r, chosen in enumerate(history, 1):
                 counts[chosen] += 1
@@ -104,7 +104,7 @@ def test_rounds_are_shorter_than_random_on_a_population_with_a_slow_tail():
     rng = np.random.default_rng(3)
     n, k, rounds = 20, 10, 30
     times = list(rng.lognormal(0.0, 1.0, n))
-    _, aware, _ = _run(network_aware(None), times, k, rounds)
+    _, aware, _ = _run(network_aware(None, data_weight=0.0), times, k, rounds)
     rand_means = [
         np.mean(_run(random_selection, times, k, rounds, np.random.default_rng(s))[1])
         for s in range(200)

@@ -14,7 +14,8 @@ of the rounds, and the tier furthest behind its share trains next (ties: the fas
   FedAvg weight per round is, as under random selection, about its examples / all examples (a
   round renormalises the weights over its own clients: equal rates over-weight the examples of
   a tier of small clients, which is the fast tier when compute dominates the round time);
-- between: the mix of the two shares.
+- between: the mix of the two shares. The default, 1, was chosen on validation data by
+  ``benchmarks/bench_fl_selection.py`` (equal rates cut more time but lost accuracy there).
 
 Inside the tier: least served first, then stalest (``rounds_since_selected``), then least energy
 spent, then fastest; a homogeneous population is thus served round-robin. Channel quality and
@@ -79,9 +80,10 @@ def select_tiered(states: Sequence[ClientState], k: int, data_weight: float = 0.
     return sorted(s.client for s in picked[:k])
 
 
-def network_aware(config: Any, data_weight: float = 0.0) -> Selector:
+def network_aware(config: Any, data_weight: float = 1.0) -> Selector:
     """The selector for a federated config; ``data_weight`` sets how often each tier trains
-    (module docstring); the tiers follow from the number of clients and clients per round."""
+    (module docstring; 0: equal client rates, 1: rates by examples); the tiers follow from the
+    number of clients and the clients per round."""
     if not 0.0 <= data_weight <= 1.0:
         raise TinylargeError(f"data_weight must be in [0, 1], got {data_weight!r}")
 
