@@ -31,7 +31,8 @@ def median(values: list[float]) -> float:
 # Sections appear in roadmap order whatever order the benchmarks ran in; others go last.
 SECTION_ORDER = [
     "demo", "foundation", "structure", "deploy", "mcu", "codegen", "distill", "calibration",
-    "offload", "service", "network", "federated", "security", "robust", "intent", "system",
+    "offload", "service", "network", "federated", "fl-selection", "security", "robust", "intent",
+    "system",
 ]  # fmt: skip
 _SECTION = re.compile(r"<!-- (?P<name>[\w-]+):start -->\n.*?<!-- (?P=name):end -->", re.S)
 

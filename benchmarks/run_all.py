@@ -14,7 +14,8 @@ HERE = Path(__file__).resolve().parent
 # Roadmap order; anything new runs after these.
 ORDER = [
     "demo", "foundation", "structure", "deploy", "mcu", "codegen", "distill", "calibration",
-    "offload", "service", "network", "federated", "security", "robust", "intent", "system",
+    "offload", "service", "network", "federated", "fl_selection", "security", "robust", "intent",
+    "system",
 ]  # fmt: skip
 
 

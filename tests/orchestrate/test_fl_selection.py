@@ -1,64 +1,130 @@
-"""Network-aware client selection: due clients first, a deadline, filling within it, and a
-staleness bound that holds over a whole run."""
+"""Network-aware client selection (TiFL-like tiers): time-adjacent tiers served by credit, fair
+counts (within 1 when k divides n), rates by examples with data_weight 1, shorter rounds than
+random on a population with a slow tail, deterministic."""
 
 import numpy as np
+import pytest
 
-from tinylarge.integrate.federated import ClientState
+from tinylarge.errors import TinylargeError
+from tinylarge.integrate.federated import ClientState, random_selection
 from tinylarge.integrate.federated.fl import FLConfig
-from tinylarge.orchestrate.fl_selection import network_aware, select_network_aware
+from tinylarge.orchestrate.fl_selection import network_aware, select_tiered, tiers
 
 
-def _states(times, stale=None, energy=None):
-    stale = stale or [0] * len(times)
-    energy = energy or [0.0] * len(times)
+def _states(times, counts=None, stale=None, energy=None):
+    n = len(times)
+    counts, stale, energy = counts or [0] * n, stale or [0] * n, energy or [0.0] * n
     return [
-        ClientState(i, 100, 10.0, 20.0, t, e, s)
-        for i, (t, s, e) in enumerate(zip(times, stale, energy, strict=False))
+        ClientState(i, 100, 10.0, 20.0, float(times[i]), energy[i], stale[i], counts[i])
+        for i in range(n)
     ]
 
 
-def test_with_nobody_due_the_fastest_k_train():
-    assert select_network_aware(_states([5, 1, 9, 2, 7]), 2, max_staleness=3) == [1, 3]
-
-
-def test_a_due_client_sets_the_deadline_and_the_stalest_within_it_fill_the_round():
-    # client 2 (9 s) is due; 4 (7 s) and 0 (5 s) fit under its deadline, 4 is staler
-    states = _states([5, 1, 9, 2, 7], stale=[1, 0, 3, 0, 2])
-    assert select_network_aware(states, 2, max_staleness=3) == [2, 4]
-    # at equal staleness the one that spent less energy goes first
-    states = _states([5, 1, 9, 2, 7], stale=[2, 0, 3, 0, 2], energy=[1.0, 0, 0, 0, 3.0])
-    assert select_network_aware(states, 2, max_staleness=3) == [0, 2]
-
-
-def test_no_client_waits_longer_than_the_bound_over_a_run():
-    rng = np.random.default_rng(0)
-    times = list(rng.uniform(1, 30, 20))
-    config = FLConfig(n_clients=20, clients_per_round=5)
-    select = network_aware(config)  # max_staleness = ceil(2 * 20 / 5) = 8
-    stale = [0] * 20
-    worst = 0
-    for _ in range(60):
-        chosen = select(_states(times, stale), 5, rng)
-        assert len(chosen) == 5 == len(set(chosen))
+def _run(select, times, k, rounds, rng=None):
+    """``rounds`` rounds with the server's bookkeeping; the chosen ids and each round's
+    expected time (its slowest chosen client's)."""
+    n = len(times)
+    counts, stale = [0] * n, [0] * n
+    history, round_times = [], []
+    for _ in range(rounds):
+        chosen = select(_states(times, counts, stale), k, rng or np.random.default_rng(0))
+        assert len(chosen) == len(set(chosen)) == min(k, n)
+        history.append(chosen)
+        round_times.append(max(times[c] for c in chosen))
+        counts = [c + (i in chosen) for i, c in enumerate(counts)]
         stale = [0 if i in chosen else s + 1 for i, s in enumerate(stale)]
-        worst = max(worst, *stale)
-    assert worst <= 8
+    return history, round_times, counts
 
 
-def test_the_bound_holds_for_every_feasible_population_and_the_bench_setting():
-    # Feasible: k (S + 1) >= n, i.e. k per round can cover n clients in S + 1 rounds. Heavy-tailed
-    # times (far clients) are the case the bound exists for: they would never be fastest.
-    rng = np.random.default_rng(1)
-    draws = rng.integers([4, 1, 1], [30, 12, 6], size=(60, 3))
-    cases = [(20, 10, 4)] + [(n, k, s) for n, k, s in draws if k <= n and k * (s + 1) >= n]
-    assert len(cases) > 15
-    for n, k, s in cases:
-        times = list(rng.pareto(1.0, n) + 1.0)
-        stale, last_seen = [0] * n, set()
-        for _ in range(40):
-            chosen = select_network_aware(_states(times, stale), int(k), int(s))
-            assert len(chosen) == k
-            last_seen |= set(chosen)
-            stale = [0 if i in chosen else x + 1 for i, x in enumerate(stale)]
-            assert max(stale) <= s, (n, k, s, stale)
-        assert last_seen == set(range(n))
+def test_tiers_are_time_adjacent_and_the_rounds_cycle_through_them_fast_first():
+    times = [5, 1, 9, 2, 7, 3, 8]
+    groups = tiers(_states(times), 3)
+    assert [[s.client for s in g] for g in groups] == [[1, 3, 5, 0], [4, 6, 2]]
+    assert select_tiered(_states([5, 1, 9, 2, 7, 3]), 3) == [1, 3, 5]  # the fast tier
+    # that tier has trained once, the slow one not: the slow one is behind its share
+    assert select_tiered(_states([5, 1, 9, 2, 7, 3], counts=[0, 1, 0, 1, 0, 1]), 3) == [0, 2, 4]
+
+
+def test_inside_a_tier_the_least_served_then_stalest_then_least_energy_train():
+    # one tier of 5 (k = 3): 1 has trained more; of the rest 2 and 4 are stalest; 0 and 3 are
+    # equally stale and 3 has spent less energy
+    states = _states(
+        [4] * 5, counts=[1, 2, 1, 1, 1], stale=[1, 0, 3, 1, 3], energy=[2.0, 0, 0, 1.0, 0]
+    )
+    assert select_tiered(states, 3) == [2, 3, 4]
+
+
+@pytest.mark.parametrize("n,k", [(20, 10), (20, 5), (12, 4), (9, 9), (11, 1)])
+def test_with_k_dividing_n_every_count_stays_within_one_of_every_other(n, k):
+    rng = np.random.default_rng(n * 100 + k)
+    times = list(rng.pareto(1.0, n) + 1.0)  # heavy tail: far clients would never be fastest
+    history, _, _ = _run(network_aware(None, data_weight=0.0), times, k, 3 * n)
+    counts = np.zeros(n, int)
+    for r, chosen in enumerate(history, 1):
+        counts[chosen] += 1
+        assert counts.max() - counts.min() <= 1, (r, counts)
+        assert set(counts) <= {r * k // n, -(-r * k // n)}  # random's expected rate k / n
+
+
+def test_for_any_population_counts_stay_within_two_and_track_random_rate():
+    rng = np.random.default_rng(5)
+    for n in range(2, 17):
+        for k in range(1, n + 1):
+            times = list(rng.pareto(1.0, n) + 1.0)
+            history, _, _ = _run(network_aware(None, data_weight=0.0), times, k, 3 * n)
+            counts = np.zeros(n, int)
+            for r, chosen in enumerate(history, 1):
+                counts[chosen] += 1
+                assert counts.max() - counts.min() <= 2, (n, k, r, counts)
+                assert np.abs(counts - r * k / n).max() <= 1.5, (n, k, r, counts)
+
+
+def test_data_weight_one_trains_each_tier_in_proportion_to_its_examples():
+    # two tiers (k = 3): the fast one holds 1/4 of the examples, so it gets 1/4 of the rounds
+    times, examples = [1, 2, 3, 10, 11, 12], [50, 50, 50, 150, 150, 150]
+    select = network_aware(None, data_weight=1.0)
+    counts, rounds = [0] * 6, 0
+    for rounds in range(1, 21):
+        states = _states(times, counts)
+        for s, m in zip(states, examples, strict=True):
+            s.n_examples = m
+        chosen = select(states, 3, np.random.default_rng(0))
+        assert chosen in ([0, 1, 2], [3, 4, 5])
+        counts = [c + (i in chosen) for i, c in enumerate(counts)]
+        assert abs(counts[0] - rounds / 4) <= 1 and abs(counts[3] - 3 * rounds / 4) <= 1
+    assert counts == [5, 5, 5, 15, 15, 15]
+
+
+def test_a_data_weight_outside_zero_to_one_is_refused():
+    with pytest.raises(TinylargeError, match=r"data_weight must be in \[0, 1\], got 1.5"):
+        network_aware(None, data_weight=1.5)
+
+
+def test_rounds_are_shorter_than_random_on_a_population_with_a_slow_tail():
+    rng = np.random.default_rng(3)
+    n, k, rounds = 20, 10, 30
+    times = list(rng.lognormal(0.0, 1.0, n))
+    _, aware, _ = _run(network_aware(None, data_weight=0.0), times, k, rounds)
+    rand_means = [
+        np.mean(_run(random_selection, times, k, rounds, np.random.default_rng(s))[1])
+        for s in range(200)
+    ]
+    # k divides n: the cycle is the two tiers of time-adjacent clients, whose maxima average to
+    # the least mean round time any equal-rate schedule can have
+    ordered = sorted(times)
+    assert np.mean(aware) == pytest.approx((ordered[k - 1] + ordered[-1]) / 2)
+    assert np.mean(aware) < 0.9 * np.mean(rand_means)  # random: E[max of a random half]
+
+
+def test_the_selection_is_deterministic_and_ignores_the_order_and_the_rng():
+    rng = np.random.default_rng(7)
+    times = list(rng.uniform(1, 30, 12))
+    counts = list(rng.integers(2, 4, 12))
+    stale = list(rng.integers(0, 3, 12))
+    states = _states(times, counts, stale)
+    select = network_aware(FLConfig(n_clients=12, clients_per_round=5))
+    first = select(states, 5, np.random.default_rng(0))
+    assert select(states, 5, np.random.default_rng(1)) == first
+    assert select(states[::-1], 5, np.random.default_rng(2)) == first
+    a = _run(select, times, 5, 20, np.random.default_rng(0))[0]
+    assert a == _run(select, times, 5, 20, np.random.default_rng(9))[0]

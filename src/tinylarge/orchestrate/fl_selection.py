@@ -1,81 +1,93 @@
 """Network-aware client selection for federated rounds (an ``integrate.federated`` selector).
 
 A synchronous round lasts as long as its slowest client, so which clients train together matters
-more than who trains alone. After FedCS (Nishio & Yonetani, ICC 2019: pick clients that meet a
-round deadline from their channel and compute) with a staleness bound for fairness (as Oort's,
-Lai et al., OSDI 2021, "Efficient Federated Learning via Guided Participant Selection"):
+more than who trains alone. After TiFL (Chai et al., HPDC 2020, "TiFL: A Tier-based Federated
+Learning System"): clients are ranked by expected round time and cut into ``n // k`` tiers of
+time-adjacent clients (sizes within 1, each >= ``k``); every round trains ``k`` clients of one
+tier, so slow clients (far from the base station, weak channel, much data) train together in slow
+rounds and fast rounds stay fast. TiFL picks tiers by credits; here a tier's credit is its share
+of the rounds, and the tier furthest behind its share trains next (ties: the faster):
 
-1. due clients go first: a client not selected for ``s`` rounds must train within the next
-   ``max_staleness - s + 1`` rounds; earliest-deadline-first (Liu & Layland, JACM 1973) takes now
-   as many of the most urgent as keeping every later deadline feasible needs;
-2. the round's deadline is the slowest due client's expected time, or, with none due, the
-   ``k``-th smallest expected time;
-3. the rest of the ``k`` places go to clients expected within the deadline, stalest first, then
-   least energy spent (they cost the round no time);
-4. if places remain, the fastest of the others fill them.
+- ``data_weight = 0``: share = tier size / n, so every client trains at random selection's rate
+  ``k / n`` (counts within 1 inside a tier);
+- ``data_weight = 1``: share = the tier's examples / all examples, so every client's expected
+  FedAvg weight per round is, as under random selection, about its examples / all examples (a
+  round renormalises the weights over its own clients: equal rates over-weight the examples of
+  a tier of small clients, which is the fast tier when compute dominates the round time);
+- between: the mix of the two shares. The default, 1, was chosen on validation data by
+  ``benchmarks/bench_fl_selection.py`` (equal rates cut more time but lost accuracy there).
 
-Slow clients (far from the base station, weak channel, much data) thus train together in
-occasional slow rounds instead of slowing every round, and nobody waits more than
-``max_staleness`` rounds. The expected times come from the large-scale channel (TR 38.901 path
-loss and shadowing, no fading) and the device's compute price, as the server knows them before
-the round (:class:`tinylarge.integrate.federated.ledger.Ledger`).
+Inside the tier: least served first, then stalest (``rounds_since_selected``), then least energy
+spent, then fastest; a homogeneous population is thus served round-robin. Channel quality and
+compute enter through the expected round time, which the server knows before the round from the
+large-scale channel (TR 38.901 path loss and shadowing, no fading) and the device's compute
+price (:class:`tinylarge.integrate.federated.ledger.Ledger`). Deterministic: no randomness, no
+memory beyond the server's counts. With ``k`` dividing ``n`` and ``data_weight = 0`` the rounds
+cycle through the tiers, which minimises the mean expected round time among all schedules giving
+every client the same rate (the mean of the tiers' maxima).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from tinylarge.errors import TinylargeError
 from tinylarge.integrate.federated import ClientState, Selector
 
 
-def select_network_aware(states: Sequence[ClientState], k: int, max_staleness: int) -> list[int]:
-    """The ``k`` client ids of one round (rules in the module docstring); deterministic."""
+def _fastest(s: ClientState) -> tuple:
+    return (s.expected_time_s, -s.rounds_since_selected, s.energy_spent_j, s.client)
+
+
+def tiers(states: Sequence[ClientState], k: int) -> list[list[ClientState]]:
+    """``n // k`` tiers of time-adjacent clients (fastest first), sizes within 1, each >= k."""
+    ordered = sorted(states, key=_fastest)
+    n_tiers = max(1, len(ordered) // max(k, 1))
+    bounds = np.linspace(0, len(ordered), n_tiers + 1).round().astype(int)
+    return [ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def select_tiered(states: Sequence[ClientState], k: int, data_weight: float = 0.0) -> list[int]:
+    """The ``k`` client ids of one round (rules in the module docstring); deterministic and
+    independent of the order of ``states``."""
     k = min(k, len(states))
-    by_id = {s.client: s for s in states}
-    urgent = sorted(states, key=lambda s: (-s.rounds_since_selected, s.expected_time_s, s.client))
-    due = urgent[: n_due(states, k, max_staleness)]
-    times = sorted(s.expected_time_s for s in states)
-    deadline = max(s.expected_time_s for s in due) if due else times[k - 1]
-    chosen = [s.client for s in due]
-    within = sorted(
-        (s for s in states if s.client not in chosen and s.expected_time_s <= deadline),
-        key=lambda s: (-s.rounds_since_selected, s.energy_spent_j, s.expected_time_s, s.client),
+    if k <= 0:
+        return []
+    groups = tiers(states, k)
+    done = sum(s.times_selected for s in states) / k  # rounds so far
+    total = sum(s.n_examples for s in states) or 1
+    best, best_deficit = groups[0], -np.inf
+    for group in groups:
+        share = (1 - data_weight) * len(group) / len(states) + data_weight * sum(
+            s.n_examples for s in group
+        ) / total
+        deficit = share * (done + 1) - sum(s.times_selected for s in group) / k
+        if deficit > best_deficit + 1e-9:  # ties: the faster tier
+            best, best_deficit = group, deficit
+    picked = sorted(
+        best,
+        key=lambda s: (
+            s.times_selected,
+            -s.rounds_since_selected,
+            s.energy_spent_j,
+            s.expected_time_s,
+            s.client,
+        ),
     )
-    chosen += [s.client for s in within[: k - len(chosen)]]
-    if len(chosen) < k:
-        rest = sorted(
-            (s for s in states if s.client not in chosen),
-            key=lambda s: (s.expected_time_s, s.client),
-        )
-        chosen += [s.client for s in rest[: k - len(chosen)]]
-    assert all(c in by_id for c in chosen)
-    return sorted(chosen)
+    return sorted(s.client for s in picked[:k])
 
 
-def n_due(states: Sequence[ClientState], k: int, max_staleness: int) -> int:
-    """How many of the most urgent clients must train now so that every client can still be
-    selected before its staleness passes ``max_staleness``: ``max_j (#{slack <= j} - k j)`` over
-    look-ahead rounds ``j``, where ``slack = max_staleness - rounds_since_selected``."""
-    slack = np.sort([max_staleness - s.rounds_since_selected for s in states])
-    need = 0
-    for j in range(int(slack.max(initial=0)) + 1):
-        need = max(need, int(np.searchsorted(slack, j, side="right")) - k * j)
-    return int(min(max(need, 0), k))
-
-
-def network_aware(config: Any, staleness_factor: float = 2.0) -> Selector:
-    """The selector for a federated config: ``max_staleness = ceil(staleness_factor * n / k)``
-    rounds for ``n`` training clients and ``k`` per round (2: every client at least every
-    other "cycle" through the population)."""
-    n = len(config.training_clients)
-    k = config.n_selected
-    max_staleness = max(1, math.ceil(staleness_factor * n / k))
+def network_aware(config: Any, data_weight: float = 1.0) -> Selector:
+    """The selector for a federated config; ``data_weight`` sets how often each tier trains
+    (module docstring; 0: equal client rates, 1: rates by examples); the tiers follow from the
+    number of clients and the clients per round."""
+    if not 0.0 <= data_weight <= 1.0:
+        raise TinylargeError(f"data_weight must be in [0, 1], got {data_weight!r}")
 
     def select(states: Sequence[ClientState], count: int, rng: np.random.Generator) -> list[int]:
-        return select_network_aware(states, count, max_staleness)
+        return select_tiered(states, count, data_weight)
 
     return select
