@@ -18,11 +18,10 @@ Procedure (written here, followed by the code below):
       no client holds), 5 rounds, final validation accuracy.
    b. SL and SplitFed v1 each choose their own rate from {0.05, 0.1} (v2 takes v1's): seed 0,
       validation, at the benchmark's epoch count (10, fixed up front), by the mean validation
-      accuracy of epochs 8-10 (``--select split``; the recorded run did not fit it on the
-      shared host: the selection file then records the common default 0.05 as untuned). SL and
-      SplitFed both train every training client each epoch with the same local epochs,
-      momentum and batch (equal participation). The rate-0.05 runs go on to 20 (SL) and 40
-      (v1) epochs as a diagnostic of where each plateaus.
+      accuracy of epochs 8-10 (``--select split``). SL and SplitFed both train every training
+      client each epoch with the same local epochs, momentum and batch (equal participation).
+      The rate-0.05 runs go on to 20 (SL) and 40 (v1) epochs as a diagnostic of where each
+      plateaus.
    c. Reptile (FML) chooses among (inner momentum, outer step) in (0, 1.0), (0.9, 1.0),
       (0.9, 0.5) at 10 inner steps (inner rate = FedAvg's) by what FML is for: the held-out
       clients' few-shot accuracy after fine-tuning on seed 100, whose partition (hence
@@ -619,6 +618,11 @@ def compare(payload: dict[str, Any]) -> tuple[dict, dict]:
             for a, b in zip(m["sl"], m[row], strict=True)
         ]
         cmp[f"sl_over_{row}_time_per_epoch"] = ci_pos(ratio)
+    if payload.get("sl_rate_005"):  # SL at rate 0.05, SplitFed's rate (kept from a rerun)
+        for row in ("fsl", "fsl-v2"):
+            cmp[f"{row}_vs_sl_005"] = pair_line(
+                f"{row} - sl at 0.05", acc(m[row]), acc(payload["sl_rate_005"])
+            )
     cmp["curves"] = {
         row: np.mean([r["accuracy_per_round"] for r in m[row]], axis=0).tolist()
         for row in ("sl", "fsl", "fsl-v2", "fl", "fml")
@@ -733,7 +737,7 @@ def why_text(p: dict, R: int, E: int) -> str:
         f"participation; before this change it sampled 10 of 20 clients per epoch, which "
         f"halved its data per epoch and inflated the time ratio). Mean test accuracy at epoch "
         f"5 / {E}: SL {at('sl', 5)} / {at('sl', E)}, v1 {at('fsl', 5)} / {at('fsl', E)}, v2 "
-        f"{at('fsl-v2', 5)} / {at('fsl-v2', E)}. {split_reading(sel)}",
+        f"{at('fsl-v2', 5)} / {at('fsl-v2', E)}. {sl_rates(p)}{split_reading(sel)}",
         f"**Network-aware selection** (`{NETWORK_AWARE}`): random / aware time per round "
         f"{c['random_over_aware_time']['median']:.2f}x at a mean paired accuracy difference of "
         f"{100 * c['aware_vs_random_acc']['diff_mean']:+.1f} points (median FedAvg "
@@ -750,6 +754,29 @@ def why_text(p: dict, R: int, E: int) -> str:
         "3 seeds can pass 100%: read the medians.",
     ]
     return " ".join(text)
+
+
+def sl_rates(p: dict) -> str:
+    """SL at its validation-chosen rate vs at SplitFed's rate 0.05 (written after the numbers)."""
+    c = p["comparisons"]
+    if "fsl_vs_sl_005" not in c:
+        return ""
+    sl = p["runs"]["mnist5k"]["sl"]
+    d1, d2 = c["fsl_vs_sl_005"], c["fsl-v2_vs_sl_005"]
+    final = ", ".join(f"{100 * r['final_accuracy']:.1f}%" for r in sl)
+    best = ", ".join(f"{100 * r['best_accuracy']:.1f}%" for r in sl)
+    return (
+        f"SL's validation-chosen rate (seed 0) is unstable on the test seeds: final accuracy "
+        f"{final}, best epoch {best}, so the targets above "
+        "are met against a weak SL rather than by SplitFed matching a good one. Against SL at "
+        f"rate 0.05 (SplitFed's rate; median {100 * d1['b_median']:.1f}%, same code and seeds, "
+        f"kept in the JSON as `sl_rate_005`) v1 differs by {100 * d1['diff_mean']:+.2f} points "
+        f"[{100 * d1['diff_lo']:+.2f}, {100 * d1['diff_hi']:+.2f}] "
+        f"({_verdict(d1['diff_mean'] > -0.01)} by the mean) and v2 by "
+        f"{100 * d2['diff_mean']:+.2f} [{100 * d2['diff_lo']:+.2f}, {100 * d2['diff_hi']:+.2f}] "
+        f"({_verdict(d2['diff_mean'] > -0.01)} by the mean); the "
+        "time ratio is the same (SL's simulated time does not depend on its rate). "
+    )
 
 
 def jv_medians(p: dict) -> str:
@@ -822,14 +849,15 @@ SPLIT_READING = (  # written after reading this run's numbers
     "while SL applies every client's steps one after another; v2 keeps one server part that "
     "every client's batches update in turn (SL-like on the server, which holds most of the "
     "model) and averages only the small device parts, so it tracks SL from the first epochs. "
-    "At 10 epochs v1 is ~2 points short on the mean (its interval includes 0; the target asks "
-    "for 1) and v2 is within 1 point; on validation v1 reaches SL's epoch-8-10 level a couple "
-    "of epochs later and levels off about a point under SL's 20-epoch level, so v1's miss is "
+    "Against SL at 0.05, at 10 epochs v1 is ~2 points short on the mean (its interval "
+    "includes 0; the target asks for 1) and v2 is within 1 point; on validation v1 reaches "
+    "SL's epoch-8-10 level a couple of epochs later and levels off about a point under "
+    "SL's 20-epoch level, so v1's miss is "
     "convergence per epoch, not a lower ceiling. v1 and v2 have the same simulated time per "
     "epoch to 3 digits: the server's sequential work in v2 is milliseconds on the A100, and "
     "the slowest client's airtime and device compute set the epoch (SL adds all 20 clients' "
     "times up: the 7-8x). Before equal participation (10 of 20 clients per SplitFed epoch) "
-    "v1 trailed SL by ~10 points at a 9.2x ratio. Rates were not tuned for either (0.05)."
+    "v1 trailed SL by ~10 points at a 9.2x ratio."
 )
 
 
@@ -917,8 +945,20 @@ def section(p: dict, seeds: list[int], R: int) -> str:
             f"| FSL ({name}) within 1 point of SL at less simulated time per epoch | medians "
             f"{name} {100 * d['a_median']:.2f}% vs SL {100 * d['b_median']:.2f}%; mean paired "
             f"difference {diff(d)}; SL / {name} time per epoch {r['median']:.2f}x "
-            f"[{r['lo']:.2f}, {r['hi']:.2f}] (paper: ~5x) | "
-            f"{_verdict(d['diff_mean'] > -0.01 and r['median'] > 1)} (by the mean) |"
+            f"[{r['lo']:.2f}, {r['hi']:.2f}] (paper: ~5x)"
+            + (
+                f"; vs SL at rate 0.05: difference {diff(c[row + '_vs_sl_005'])}"
+                if row + "_vs_sl_005" in c
+                else ""
+            )
+            + f" | {_verdict(d['diff_mean'] > -0.01 and r['median'] > 1)} (by the mean) vs SL at "
+            "its validation-chosen rate"
+            + (
+                f"; {_verdict(c[row + '_vs_sl_005']['diff_mean'] > -0.01)} vs SL at 0.05"
+                if row + "_vs_sl_005" in c
+                else ""
+            )
+            + " |"
         )
     out += [
         "### The issue's targets",
