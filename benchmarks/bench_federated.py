@@ -565,6 +565,8 @@ def assemble(res: dict[str, list[dict]], old: dict | None) -> dict[str, Any]:
             out[key] = old[key]
         else:
             sys.exit(f"no runs of {name} in {OUT.name}: add {group_of(name)} to --only")
+    if old is not None and "sl_rate_005" in old:  # SL at SplitFed's rate, kept for comparison
+        out["sl_rate_005"] = old["sl_rate_005"]
     return out
 
 
@@ -921,7 +923,8 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         out += [
             f"(The last update re-ran only {', '.join(p['groups_rerun'])} "
             f"({p.get('rerun_note') or format(p['wall_s_last_only'] / 60, '.1f') + ' min'}); the "
-            "other groups' runs are kept from the full run, same seeds and settings.)",
+            "other groups' runs are kept from earlier runs in federated.json, same seeds and "
+            "settings.)",
             "",
         ]
     for setting in SETTINGS:
