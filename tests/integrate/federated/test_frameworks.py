@@ -2,6 +2,7 @@
 what crosses the network, who is selected, and the algebra each framework promises."""
 
 import numpy as np
+import pytest
 import torch
 from flwr.app import ArrayRecord
 
@@ -87,6 +88,19 @@ def test_split_learning_and_splitfed_move_the_same_bytes_splitfed_faster(local_g
     assert results["v1"].rounds[0].sim_time_s <= results["v2"].rounds[0].sim_time_s
     # the device trains only its part: its memory is that of the first blocks
     assert results["sl"].extras["device_forward_macs"] < results["sl"].extras["server_forward_macs"]
+
+
+def test_splitfed_with_every_client_does_an_sl_epoch_of_work_and_a_sample_does_less(local_grid):
+    """Equal participation (the benchmark's SL vs SplitFed comparison): with clients_per_round
+    unset a SplitFed epoch trains every training client, as SL's does, so both process the
+    same batches (equal device compute); a sample of clients does proportionally less."""
+    base = dict(dataset="digits", n_clients=3, rounds=1, seed=4, batch_size=16)
+    sl_run = _run(sl, SLConfig(**base), local_grid)[0].rounds[0]
+    every = _run(fsl, FSLConfig(**base, variant="v2"), local_grid)[0].rounds[0]
+    some = _run(fsl, FSLConfig(**base, clients_per_round=2), local_grid)[0].rounds[0]
+    assert sorted(every.clients) == sorted(sl_run.clients) == [0, 1, 2]
+    assert every.device_compute_s == pytest.approx(sl_run.device_compute_s, rel=1e-9)
+    assert some.n_clients == 2 and some.device_compute_s < every.device_compute_s
 
 
 def test_a_split_client_step_is_reproducible_from_its_saved_state(local_grid):
