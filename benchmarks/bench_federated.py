@@ -424,25 +424,17 @@ def main() -> None:
     ap.add_argument("--sl-epochs", type=int, default=SL_EPOCHS, help="SL/FSL epochs")
     ap.add_argument("--select-rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=5, help="runs in parallel (processes)")
-    ap.add_argument(
-        "--select",
-        default="",
-        help=f"selection parts to (re)run on validation, comma list of {', '.join(PARTS)} "
+    comma_lists = {  # each a comma list, empty by default
+        "--select": f"selection parts to (re)run on validation, comma list of {', '.join(PARTS)} "
         f"(default: those missing from {SELECTION.name})",
-    )
-    ap.add_argument("--select-only", action="store_true", help="stop after the selection")
-    ap.add_argument(
-        "--only",
-        default="",
-        help=f"re-run only these groups (comma list of {', '.join(GROUPS)}) and keep every "
+        "--only": f"re-run only these groups (comma list of {', '.join(GROUPS)}) and keep every "
         f"other group's runs from {OUT.name}",
-    )
-    ap.add_argument(
-        "--settings",
-        default="",
-        help=f"with --only: re-run those groups only on these settings (comma list of "
+        "--settings": f"with --only: re-run those groups only on these settings (comma list of "
         f"{', '.join(SETTINGS)}); every other run is kept",
-    )
+    }
+    for flag, text in comma_lists.items():
+        ap.add_argument(flag, default="", help=text)
+    ap.add_argument("--select-only", action="store_true", help="stop after the selection")
     ap.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     ap.add_argument("--from-json", action="store_true", help=f"only re-summarise {OUT}")
     args = ap.parse_args()
