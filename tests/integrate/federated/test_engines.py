@@ -75,3 +75,25 @@ def test_the_in_process_engine_runs_the_pattern_and_writes_its_result(tmp_path):
     assert [r.accuracy for r in again.rounds] == [r.accuracy for r in result.rounds]  # seeded
     saved = json.loads((tmp_path / "federated.json").read_text())
     assert saved["final_accuracy"] == result.final_accuracy
+
+
+def test_the_in_process_grid_pushes_and_pulls_like_a_superlink():
+    """The grid's push/pull pair is the transport send_and_receive uses: every pushed message gets
+    one reply from the node it was addressed to, pulled once, and a message built through the
+    deprecated create_message path travels the same way."""
+    from flwr.app import RecordDict
+
+    from tinylarge.integrate.federated.apps import config_record
+    from tinylarge.integrate.federated.fl import FLConfig
+    from tinylarge.integrate.federated.inprocess import LocalGrid
+
+    grid = LocalGrid(2)
+    nodes = list(grid.get_node_ids())
+    content = RecordDict({"config": config_record(FLConfig(dataset="digits", n_clients=2))})
+    msgs = [grid.create_message(content, "query", node, "1") for node in nodes]
+    ids = list(grid.push_messages(msgs))
+    assert len(set(ids)) == 2
+    replies = list(grid.pull_messages(ids))
+    assert [r.metadata.src_node_id for r in replies] == nodes
+    assert sorted(int(r.content["metrics"]["client"]) for r in replies) == [0, 1]
+    assert list(grid.pull_messages(ids)) == []  # each reply is pulled once

@@ -39,6 +39,7 @@ class LocalGrid(Grid):
             for node, i in self.nodes.items()
         }
         self.sent: list[Message] = []
+        self.replies: dict[str, Message] = {}  # pushed messages' replies, until pulled
 
     def set_run(self, run: Any) -> None:  # pragma: no cover - unused
         pass
@@ -47,8 +48,22 @@ class LocalGrid(Grid):
     def run(self) -> Any:  # pragma: no cover - unused
         return None
 
-    def create_message(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - deprecated API
-        raise NotImplementedError
+    def create_message(
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
+    ) -> Message:
+        """Flower's deprecated constructor path, kept so older ServerApp code runs here too."""
+        return Message(
+            content=content,
+            dst_node_id=dst_node_id,
+            message_type=message_type,
+            ttl=ttl,
+            group_id=group_id,
+        )
 
     def get_node_ids(self) -> Iterable[int]:
         return list(self.nodes)
@@ -56,21 +71,25 @@ class LocalGrid(Grid):
     def get_nodes(self) -> Any:  # pragma: no cover - unused
         return []
 
-    def push_messages(self, messages: Any) -> Any:  # pragma: no cover - send_and_receive only
-        raise NotImplementedError
-
-    def pull_messages(self, message_ids: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    def send_and_receive(
-        self, messages: Iterable[Message], *, timeout: float | None = None
-    ) -> list[Message]:
-        replies = []
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        """Deliver each message: its node's ``ClientApp`` runs now; the reply waits to be pulled."""
+        ids = []
         for msg in messages:
-            msg.metadata.__dict__["_message_id"] = str(uuid4())
+            message_id = str(uuid4())
+            msg.metadata.__dict__["_message_id"] = message_id
             self.sent.append(msg)
             node = msg.metadata.dst_node_id
             reply = client_app(msg, self.contexts[node])
             reply.metadata.__dict__["_src_node_id"] = node
-            replies.append(reply)
-        return replies
+            self.replies[message_id] = reply
+            ids.append(message_id)
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        """The replies to ``message_ids`` that have arrived (all of them here), each once."""
+        return [self.replies.pop(i) for i in message_ids if i in self.replies]
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> list[Message]:
+        return list(self.pull_messages(self.push_messages(messages)))
