@@ -128,3 +128,44 @@ def test_the_selection_is_deterministic_and_ignores_the_order_and_the_rng():
     assert select(states[::-1], 5, np.random.default_rng(2)) == first
     a = _run(select, times, 5, 20, np.random.default_rng(0))[0]
     assert a == _run(select, times, 5, 20, np.random.default_rng(9))[0]
+
+
+def _weights_per_round(select, times, examples, k, rounds, stepped=True):
+    """Each client's FedAvg weight in every round (0 when not chosen), times the rule's outer
+    step when ``stepped``: its effective share of the round's update."""
+    n = len(times)
+    counts, stale, out = [0] * n, [0] * n, []
+    for _ in range(rounds):
+        states = _states(times, counts, stale)
+        for s, m in zip(states, examples, strict=True):
+            s.n_examples = m
+        chosen = select(states, k, np.random.default_rng(0))
+        step = select.server_step(states, chosen) if stepped else 1.0
+        total = sum(examples[c] for c in chosen)
+        out.append([step * examples[i] / total if i in chosen else 0.0 for i in range(n)])
+        counts = [c + (i in chosen) for i, c in enumerate(counts)]
+        stale = [0 if i in chosen else s + 1 for i, s in enumerate(stale)]
+    return np.array(out)
+
+
+def test_with_data_weight_one_and_tiers_of_k_the_outer_step_is_one():
+    times, examples = [1, 2, 3, 10, 11, 12], [50, 50, 50, 150, 150, 150]
+    w = _weights_per_round(network_aware(None, data_weight=1.0), times, examples, 3, 8)
+    assert np.allclose(w.sum(axis=1), 1.0)  # FedAvg's own step every round
+
+
+@pytest.mark.parametrize("data_weight", [0.0, 0.5])
+def test_the_outer_step_gives_every_client_its_share_of_examples_on_average(data_weight):
+    """Li et al. 2020's unbiased weights: over the schedule each client's mean effective weight
+    is n_i / N (the small, fast tier trains more often but moves the model less); FedAvg's
+    renormalised weights alone over-weight the small tier."""
+    rng = np.random.default_rng(11)
+    times = list(rng.uniform(1, 20, 12))
+    examples = [int(20 + 10 * t) for t in times]  # compute-bound: slow = data-rich
+    share = np.array(examples) / sum(examples)
+    select = network_aware(None, data_weight=data_weight)
+    stepped = _weights_per_round(select, times, examples, 4, 120).mean(axis=0)
+    plain = _weights_per_round(select, times, examples, 4, 120, stepped=False).mean(axis=0)
+    assert np.abs(stepped - share).max() < 0.1 * share.max()
+    fast = np.argsort(times)[:4]  # the fast tier
+    assert plain[fast].sum() > 1.2 * share[fast].sum()  # what the step corrects

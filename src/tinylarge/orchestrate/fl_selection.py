@@ -25,6 +25,14 @@ price (:class:`tinylarge.integrate.federated.ledger.Ledger`). Deterministic: no 
 memory beyond the server's counts. With ``k`` dividing ``n`` and ``data_weight = 0`` the rounds
 cycle through the tiers, which minimises the mean expected round time among all schedules giving
 every client the same rate (the mean of the tiers' maxima).
+
+Unbiased aggregation: FedAvg renormalises each round's weights over the round's own clients, so a
+rule that trains small clients together over-weights them (above). The rule therefore asks the
+server for an outer step (:func:`tier_step`): the round's FedAvg average is applied with step
+``sum_{i in round} (n_i / N) / pi_i``, ``pi_i`` the client's per-round inclusion probability
+under the rule, which makes every client's expected contribution ``n_i / N`` whatever the tiers'
+rates (the unbiased weights of Li et al., ICLR 2020, "On the Convergence of FedAvg on Non-IID
+Data", sampling scheme II). With ``data_weight = 1`` and tiers of exactly ``k`` the step is 1.
 """
 
 from __future__ import annotations
@@ -61,9 +69,7 @@ def select_tiered(states: Sequence[ClientState], k: int, data_weight: float = 0.
     total = sum(s.n_examples for s in states) or 1
     best, best_deficit = groups[0], -np.inf
     for group in groups:
-        share = (1 - data_weight) * len(group) / len(states) + data_weight * sum(
-            s.n_examples for s in group
-        ) / total
+        share = _share(group, len(states), total, data_weight)
         deficit = share * (done + 1) - sum(s.times_selected for s in group) / k
         if deficit > best_deficit + 1e-9:  # ties: the faster tier
             best, best_deficit = group, deficit
@@ -80,6 +86,28 @@ def select_tiered(states: Sequence[ClientState], k: int, data_weight: float = 0.
     return sorted(s.client for s in picked[:k])
 
 
+def _share(group: Sequence[ClientState], n: int, total: int, data_weight: float) -> float:
+    """The tier's share of the rounds (module docstring)."""
+    examples = sum(s.n_examples for s in group)
+    return (1 - data_weight) * len(group) / n + data_weight * examples / total
+
+
+def tier_step(
+    states: Sequence[ClientState], chosen: Sequence[int], k: int, data_weight: float
+) -> float:
+    """The outer step that keeps FedAvg unbiased under the tiers (module docstring): the sum of
+    the chosen clients' ``(n_i / N) / pi_i`` with ``pi_i = share(tier) * k / |tier|``."""
+    total = sum(s.n_examples for s in states) or 1
+    tier_of = {s.client: g for g in tiers(states, k) for s in g}
+    step = 0.0
+    for s in states:
+        if s.client in chosen:
+            group = tier_of[s.client]
+            pi = _share(group, len(states), total, data_weight) * min(k, len(group)) / len(group)
+            step += s.n_examples / total / pi
+    return step
+
+
 def network_aware(config: Any, data_weight: float = 1.0) -> Selector:
     """The selector for a federated config; ``data_weight`` sets how often each tier trains
     (module docstring; 0: equal client rates, 1: rates by examples); the tiers follow from the
@@ -90,4 +118,8 @@ def network_aware(config: Any, data_weight: float = 1.0) -> Selector:
     def select(states: Sequence[ClientState], count: int, rng: np.random.Generator) -> list[int]:
         return select_tiered(states, count, data_weight)
 
+    def server_step(states: Sequence[ClientState], chosen: list[int]) -> float:
+        return tier_step(states, chosen, len(chosen), data_weight)
+
+    select.server_step = server_step  # type: ignore[attr-defined]
     return select

@@ -115,3 +115,48 @@ def test_a_split_client_step_is_reproducible_from_its_saved_state(local_grid):
         acts.append(reply.content["act"]["a"].numpy())
     np.testing.assert_array_equal(acts[0], acts[1])
     assert torch.is_tensor(torch.from_numpy(acts[0]))
+
+
+def test_a_selectors_outer_step_moves_the_global_model_along_the_line_from_the_last(
+    local_grid, monkeypatch
+):
+    """A selector's ``server_step`` scales the round's FedAvg update: with step 0 the weights
+    never move (only BatchNorm's running statistics take the mean), so every round scores an
+    untrained student; with FedAvg's step it learns."""
+    import sys
+    import types
+
+    from tinylarge.integrate.federated import random_selection
+
+    def factory(config):
+        def select(states, k, rng):
+            return random_selection(states, k, rng)
+
+        select.server_step = lambda states, chosen: 0.0
+        return select
+
+    module = types.ModuleType("_frozen_selector")
+    module.factory = factory
+    monkeypatch.setitem(sys.modules, "_frozen_selector", module)
+    base = dict(dataset="digits", n_clients=3, rounds=2, seed=4)
+    frozen, _ = _run(fl, FLConfig(**base, selection="_frozen_selector:factory"), local_grid)
+    plain, _ = _run(fl, FLConfig(**base), local_grid)
+    accs = [r.accuracy for r in frozen.rounds]
+    assert max(accs) < 0.3  # untrained weights (10 classes: chance 0.1)
+    assert plain.final_accuracy > max(accs) + 0.3
+
+
+def test_the_outer_step_keeps_batchnorm_statistics_and_integer_buffers_at_the_mean():
+    from tinylarge.integrate.federated.strategy import outer_step
+
+    start = torch.nn.BatchNorm1d(3).state_dict()
+    mean = {k: v.clone() for k, v in start.items()}
+    mean["weight"] += 1.0
+    mean["running_var"] *= 0.2
+    mean["num_batches_tracked"] += 7
+    out = outer_step(ArrayRecord(start), ArrayRecord(mean), 1.5).to_torch_state_dict()
+    assert torch.equal(out["weight"], torch.full((3,), 2.5))
+    assert torch.equal(out["running_var"], mean["running_var"])  # 1 - 1.5 * 0.8 would be < 0
+    assert int(out["num_batches_tracked"]) == 7
+    same = outer_step(ArrayRecord(start), ArrayRecord(mean), 1.0).to_torch_state_dict()
+    assert all(torch.equal(same[k], mean[k]) for k in mean)

@@ -35,6 +35,15 @@ class ClientState:
 
 
 Selector = Callable[[Sequence[ClientState], int, np.random.Generator], list[int]]
+"""A selector may also carry ``server_step(states, chosen) -> float``: the outer step the server
+takes towards the round's FedAvg average (``w + step * (mean - w)``), for a rule whose sampling
+would otherwise bias the aggregate (:func:`server_step`); without one the step is 1 (FedAvg)."""
+
+
+def server_step(selector: Selector, states: Sequence[ClientState], chosen: list[int]) -> float:
+    """The outer step ``selector`` asks for after choosing ``chosen`` (1: plain FedAvg)."""
+    step = getattr(selector, "server_step", None)
+    return 1.0 if step is None else float(step(states, chosen))
 
 
 def random_selection(states: Sequence[ClientState], k: int, rng: np.random.Generator) -> list[int]:

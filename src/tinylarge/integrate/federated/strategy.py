@@ -4,7 +4,9 @@ choose the round's clients with a :data:`~.selection.Selector` and to price the 
 A strategy is chosen by ``config.strategy``; a new one (issue 15's Krum, MultiKrum, Bulyan,
 FedMedian, FedTrimmedAvg...) is one entry in :data:`STRATEGIES`. The wrapper never touches
 aggregation: it hands the inner strategy a view of the grid holding only the selected nodes (so
-the inner strategy samples all of them) and reads the messages going out and coming back.
+the inner strategy samples all of them) and reads the messages going out and coming back; only
+a selector that asks for an outer step other than 1 (:func:`~.selection.server_step`) moves the
+inner strategy's aggregate, along the line from the round's global model (:func:`outer_step`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedAvgM, FedProx, Strategy
 
 from tinylarge.integrate.federated.defences import ALL_NODES as _ALL
 from tinylarge.integrate.federated.defences import ROBUST_STRATEGIES
 from tinylarge.integrate.federated.ledger import Ledger
-from tinylarge.integrate.federated.selection import Selector
+from tinylarge.integrate.federated.selection import Selector, server_step
 
 STRATEGIES: dict[str, Callable[[Any], Strategy]] = {
     "fedavg": lambda c: FedAvg(**_ALL),
@@ -85,6 +87,8 @@ class Selected(Strategy):
         self.compute_s = compute_s
         self.rng = np.random.default_rng([seed, 5151])
         self._down: dict[int, int] = {}
+        self._global: ArrayRecord | None = None
+        self._step = 1.0
 
     def summary(self) -> None:
         self.inner.summary()
@@ -94,6 +98,7 @@ class Selected(Strategy):
     ) -> Iterable[Message]:
         states = self.ledger.client_states(self.training)
         chosen = self.selector(states, self.n_selected, self.rng)
+        self._global, self._step = arrays, server_step(self.selector, states, chosen)
         view = GridView(grid, [self.nodes[c] for c in chosen])
         messages = list(self.inner.configure_train(server_round, arrays, config, view))
         self._down = {self.clients[m.metadata.dst_node_id]: _array_bytes(m) for m in messages}
@@ -124,7 +129,10 @@ class Selected(Strategy):
             [self.compute_s(c, m) for c, m in zip(clients, metrics, strict=True)],
             loss,
         )
-        return self.inner.aggregate_train(server_round, ok)
+        arrays, agg_metrics = self.inner.aggregate_train(server_round, ok)
+        if arrays is not None and self._global is not None and abs(self._step - 1.0) > 1e-9:
+            arrays = outer_step(self._global, arrays, self._step)
+        return arrays, agg_metrics
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -133,6 +141,19 @@ class Selected(Strategy):
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Any:
         return self.inner.aggregate_evaluate(server_round, replies)
+
+
+def outer_step(start: ArrayRecord, mean: ArrayRecord, step: float) -> ArrayRecord:
+    """``start + step * (mean - start)`` for every floating-point parameter; BatchNorm running
+    statistics and integer buffers keep the mean (a step above 1 could push a running variance
+    below zero)."""
+    out = {}
+    for name, arr in mean.items():
+        m, s = arr.numpy(), start[name].numpy()
+        if np.issubdtype(m.dtype, np.floating) and "running_" not in name:
+            m = np.asarray(s + step * (m - s), dtype=m.dtype)
+        out[name] = m
+    return ArrayRecord(array_dict={k: Array.from_numpy_ndarray(v) for k, v in out.items()})
 
 
 def _array_bytes(message: Message) -> int:
