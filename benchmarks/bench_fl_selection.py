@@ -1,7 +1,7 @@
 """Network-aware (TiFL-like tiered) client selection vs random selection in FedAvg.
 
 Run alone: ``.venv/bin/python benchmarks/bench_fl_selection.py`` (validation step: 12 runs, then
-10 test runs; ~2-4 min a run, 3 workers, ~25 min on a loaded 2-core host);
+15 test runs; ~35 s a run on a quiet host, ~10 min with 2 workers);
 ``--chosen W`` reuses the saved validation step, ``--from-json`` only re-summarises
 ``benchmarks/out/fl_selection.json``. Writes the "fl-selection" section of BENCHMARKS.md.
 
@@ -200,6 +200,35 @@ def summarise(runs: list[dict[str, Any]], stepped: bool = True) -> dict[str, Any
     }
 
 
+FEDERATED = OUT.with_name("federated.json")  # bench_federated: the same setting on seeds 0-2
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """This benchmark's test pairs pooled with the federated benchmark's network-aware vs FedAvg
+    runs (the same setting, other seeds): time ratio and both accuracy differences."""
+    if not FEDERATED.exists():
+        return None
+    fed = json.loads(FEDERATED.read_text())
+    aware, rand = fed.get("fl_network_aware"), fed["runs"]["mnist5k"].get("fl")
+    if not aware or not rand or len(aware) != len(rand):
+        return None
+    by = {arm: sorted((r for r in runs if r["arm"] == arm), key=lambda r: r["seed"])
+          for arm in ("random", "aware")}  # fmt: skip
+    a, b = aware + by["aware"], rand + by["random"]
+    ratio = [
+        y["sim_time_s_per_round"] / x["sim_time_s_per_round"] for x, y in zip(a, b, strict=True)
+    ]
+    fin = paired([x["final_accuracy"] for x in a], [y["final_accuracy"] for y in b])
+    cyc = paired([cycle_accuracy(x) for x in a], [cycle_accuracy(y) for y in b])
+    lo, hi = boot_ci(ratio)
+    return {
+        "n": len(a),
+        "time_ratio": {"mean": float(np.mean(ratio)), "lo": lo, "hi": hi, "min": min(ratio)},
+        "final": fin.difference,
+        "cycle": cyc.difference,
+    }
+
+
 def section(s: dict[str, Any], earlier: dict[str, Any] | None, other: dict | None = None) -> str:
     n = len(s["seeds"])
     r, d, v = s["time_ratio"], s["accuracy_diff"], s["validation"]
@@ -302,6 +331,16 @@ def section(s: dict[str, Any], earlier: dict[str, Any] | None, other: dict | Non
             )
         ),
     ]
+    if pl := s.get("pooled"):
+        t, f, c = pl["time_ratio"], pl["final"], pl["cycle"]
+        lines += [
+            f"- Pooled with the federated benchmark's {pl['n'] - n} test seeds of the same "
+            f"setting (`benchmarks/out/federated.json`, seeds 0-{pl['n'] - n - 1}), {pl['n']} "
+            f"pairs: time per round {t['mean']:.2f}x [{t['lo']:.2f}, {t['hi']:.2f}] (every "
+            f"pair >= {t['min']:.2f}x); accuracy {100 * f.mean:+.2f} points "
+            f"[{100 * f.ci_low:+.2f}, {100 * f.ci_high:+.2f}] final, {100 * c.mean:+.2f} "
+            f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}] on the last {CYCLE} rounds' mean.",
+        ]
     if s.get("bound"):
         bd = s["bound"]
         lines += [
@@ -467,6 +506,7 @@ def main() -> None:
     s = summarise(runs)
     s["validation"] = validation
     s["no_step"] = json.loads(NO_STEP.read_text()) if NO_STEP.exists() else None
+    s["pooled"] = pooled(runs)
     log(json.dumps({k: s[k] for k in ("time_ratio", "accuracy_diff")}))
     earlier = (
         summarise(json.loads(EARLIER.read_text())["runs"], stepped=False)
