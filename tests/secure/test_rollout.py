@@ -87,3 +87,34 @@ def test_round_trips_through_json(rollout):
     rollout.report(report(c[0], 2))
     back = Rollout.from_dict(json.loads(json.dumps(rollout.to_dict())))
     assert back.to_dict() == rollout.to_dict()
+
+
+def test_latency_is_compared_within_each_device_type():
+    """A line shared by a fast and a slow core: canaries that happen to be slow cores must not
+    look like a latency regression against a baseline of fast ones, and a real regression on
+    one type still rolls back, naming the type."""
+    r = Rollout("r1", from_version=1, to_version=2, policy=POLICY)
+    c = canaries(r)
+    for i, d in enumerate(d for d in DEVICES[:40] if d not in c):
+        kind, lat = ("m4", 0.030) if i % 4 == 0 else ("m7", 0.010)
+        r.report(report(d, 1, latency_s=lat, device_type=kind))
+    for d in c[:3]:  # every canary is a slow core, at its type's usual latency
+        r.report(report(d, 2, latency_s=0.031, device_type="m4"))
+    assert r.phase is Phase.FULL  # pooled, 31 ms vs a 10 ms median would have rolled back
+
+    r = Rollout("r1", from_version=1, to_version=2, policy=POLICY)
+    for i, d in enumerate(d for d in DEVICES[:40] if d not in c):
+        kind, lat = ("m4", 0.030) if i % 4 == 0 else ("m7", 0.010)
+        r.report(report(d, 1, latency_s=lat, device_type=kind))
+    r.report(report(c[0], 2, latency_s=0.020, device_type="m7"))
+    assert r.phase is Phase.ROLLED_BACK
+    assert "canary latency on m7 20.00 ms vs 10.00 ms" in r.reason
+
+
+def test_reports_without_a_device_type_still_compare_latency_as_one_group(rollout):
+    old = Rollout.from_dict(rollout.to_dict())  # a stored rollout round-trips
+    assert old.reports == rollout.reports
+    data = rollout.to_dict()
+    for rep in data["reports"]:
+        rep.pop("device_type")  # stored before the field existed
+    assert Rollout.from_dict(data).reports == rollout.reports

@@ -70,6 +70,7 @@ class Device:
             latency_s=median(lat) if lat else 0.0,
             failed=failed,
             detail=detail,
+            device_type=self.group,
         )
 
 

@@ -11,8 +11,10 @@ registry and the fleet simulator drives the same object with simulated reports.
   and whether the update failed on the device (refused or reverted by its self-test).
 - :meth:`Rollout.decide` compares the canaries on the new version with every report on the old
   one: roll back if the canaries' failure share, accuracy drop (points) or latency ratio passes
-  its threshold; promote to the whole fleet once ``min_canary_reports`` canaries reported
-  healthy. A rolled-back rollout sends everyone (canaries included) the old version again.
+  its threshold (latency within each device type: a canary on a fast core against a baseline on
+  a slow one would say nothing about the model); promote to the whole fleet once
+  ``min_canary_reports`` canaries reported healthy. A rolled-back rollout sends everyone
+  (canaries included) the old version again.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class DeviceReport:
     latency_s: float = 0.0  # median end-to-end latency over those samples
     failed: bool = False  # the update was refused or reverted on the device
     detail: str = ""
+    device_type: str = ""  # latency is compared only between reports of the same type
 
 
 def canary_score(rollout_id: str, device_id: str) -> float:
@@ -118,13 +121,16 @@ class Rollout:
                     f"canary accuracy {acc_new:.3f} vs {acc_old:.3f} on version "
                     f"{self.from_version} (drop > {p.max_accuracy_drop:g})"
                 )
-            lat_new = median(r.latency_s for r in healthy)
-            lat_old = median(r.latency_s for r in baseline)
-            if lat_old > 0 and lat_new / lat_old > p.max_latency_ratio:
-                return self._roll_back(
-                    f"canary latency {lat_new * 1e3:.2f} ms vs {lat_old * 1e3:.2f} ms "
-                    f"(ratio > {p.max_latency_ratio:g})"
-                )
+            for kind in sorted({r.device_type for r in healthy}):
+                lat_new = median(r.latency_s for r in healthy if r.device_type == kind)
+                old = [r.latency_s for r in baseline if r.device_type == kind]
+                lat_old = median(old) if old else 0.0
+                if lat_old > 0 and lat_new / lat_old > p.max_latency_ratio:
+                    on = f" on {kind}" if kind else ""
+                    return self._roll_back(
+                        f"canary latency{on} {lat_new * 1e3:.2f} ms vs {lat_old * 1e3:.2f} ms "
+                        f"(ratio > {p.max_latency_ratio:g})"
+                    )
         if len(healthy) >= p.min_canary_reports and baseline:
             self.phase = Phase.FULL
             self.reason = f"{len(healthy)} healthy canaries"

@@ -412,7 +412,10 @@ class Registry:
             ).first()
         if known is None:
             raise RegistryError(f"unknown rollout {rollout_id!r}")
-        values = {"rollout_id": rollout_id, **report.__dict__}
+        # a service rollout targets one device kind, so every report is of the same type and
+        # the table does not store it
+        fields = {k: v for k, v in report.__dict__.items() if k != "device_type"}
+        values = {"rollout_id": rollout_id, **fields}
         key = (
             (reports.c.rollout_id == rollout_id)
             & (reports.c.device_id == report.device_id)
