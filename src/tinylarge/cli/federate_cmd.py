@@ -110,7 +110,9 @@ def federate(
         "random",
         "--selection",
         click_type=click.Choice(list(SELECTIONS)),
-        help="Client selection: random, or network-aware (channel, energy, staleness).",
+        help="Client selection: random, or network-aware (TiFL-like tiers by expected round"
+        " time from channel and compute, then staleness and energy; the server's outer step keeps"
+        " every client's expected FedAvg weight).",
     ),
     device: str | None = typer.Option(
         None,
