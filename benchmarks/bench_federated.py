@@ -52,6 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import federated_fml as fml_watch  # noqa: E402
 from report import median, write_section  # noqa: E402
 
 from tinylarge.integrate.federated.fml import FMLConfig  # noqa: E402
@@ -251,15 +252,21 @@ def select_fml(sel: dict, args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds, "seeds": list(SELECT_SEEDS)}  # fmt: skip
 
 
+def select_fml_watch(sel: dict, args: argparse.Namespace) -> dict[str, Any]:
+    """The second FML comparison's choices (``federated_fml``: both grids, validation folds)."""
+    return fml_watch.select(run_jobs, args.rounds, args.workers, log)
+
+
 PARTS = {
     "fedavg": select_fedavg,
     "split": select_split,
     "fml": select_fml,
+    "fml-watch": select_fml_watch,
 }
 
 
 NEEDS = {"fedavg": {"fl", "fedprox", "fml", "aware"}, "split": {"sl", "fsl", "fsl-v2"}}
-NEEDS["fml"] = {"fml"}
+NEEDS["fml"] = NEEDS["fml-watch"] = {"fml"}
 
 
 def select(parts: set[str], args: argparse.Namespace, only: set[str]) -> dict[str, Any]:
@@ -464,7 +471,7 @@ def main() -> None:
                          f"{old['args'].get(key)}; rerun everything instead")  # fmt: skip
     jobs = [
         j
-        for j in plan(args, chosen)
+        for j in plan(args, chosen, selection)
         if (not only or group_of(j[0]) in only) and (not settings or j[2] in settings)
     ]
     if not only or "ftl" in only:
@@ -511,7 +518,7 @@ def _names(text: str, valid: list[str] | dict, what: str) -> set[str]:
     return names
 
 
-def plan(args: argparse.Namespace, chosen: dict[str, dict]) -> list[tuple]:
+def plan(args: argparse.Namespace, chosen: dict[str, dict], selection: dict) -> list[tuple]:
     """Every run of the benchmark as ``(name, framework, setting, seed, rounds, kwargs)``."""
     seeds, R, E = list(range(args.seeds)), args.rounds, args.sl_epochs
     jobs = []
@@ -533,6 +540,9 @@ def plan(args: argparse.Namespace, chosen: dict[str, dict]) -> list[tuple]:
     jobs += [
         ("fl_aware", "fl", "mnist5k", s, R, {"selection": NETWORK_AWARE, "lr": lr}) for s in seeds
     ]
+    # ... and the second FML comparison: held-out wearers of watch-exercises (federated_fml)
+    if "fml-watch" in selection:
+        jobs += fml_watch.plan(selection["fml-watch"], seeds, R)
     # 5. FFM on the alarm-text task
     jobs += [("ffm", "ffm", "ffm", s, R, {}) for s in seeds]
     # longest first, so the pool ends together
@@ -548,6 +558,8 @@ def plan(args: argparse.Namespace, chosen: dict[str, dict]) -> list[tuple]:
 
 def group_of(name: str) -> str:
     """The ``--only`` group of a job name (``mnist5k/fsl-v2`` -> ``fsl-v2``)."""
+    if name.startswith("fmlw/"):
+        return "fml"
     if "/" in name:
         return name.split("/", 1)[1]
     return {"fl_holdout": "fml", "fl_holdout_eq": "fml", "fl_aware": "aware"}.get(name, name)
@@ -574,6 +586,8 @@ def assemble(res: dict[str, list[dict]], old: dict | None) -> dict[str, Any]:
             out[key] = old[key]
         else:
             sys.exit(f"no runs of {name} in {OUT.name}: add {group_of(name)} to --only")
+    if (watch := fml_watch.collect(res, old)) is not None:
+        out["fml_watch"] = watch
     if old is not None and "sl_rate_005" in old:  # SL at SplitFed's rate, kept for comparison
         out["sl_rate_005"] = old["sl_rate_005"]
     return out
@@ -622,6 +636,8 @@ def compare(payload: dict[str, Any]) -> tuple[dict, dict]:
     cmp["fml_before_vs_fedavg_before"] = pair_line(
         "fml - fedavg before fine-tuning", before["fml"], before["fl"]
     )
+    if payload.get("fml_watch"):
+        cmp["fml_watch"] = fml_watch.compare(payload["fml_watch"])
     for row in ("fsl", "fsl-v2"):
         cmp[f"{row}_vs_sl"] = pair_line(f"{row} - sl", acc(m[row]), acc(m["sl"]))
         ratio = [
