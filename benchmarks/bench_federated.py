@@ -27,6 +27,11 @@ Procedure (written here, followed by the code below):
       clients' few-shot accuracy after fine-tuning on seed 100, whose partition (hence
       held-out clients) no reported run uses. Fine-tuning is the same fixed budget for FML and
       FedAvg (5 plain-SGD steps at 0.05 on 20% of each held-out client's data).
+   d. The second FML comparison (held-out wearers of watch-exercises, shared and per-wearer
+      labels; ``--select fml-watch``): FedAvg + fine-tuning and Reptile each choose from their
+      own grid on validation folds (held-out subjects 9 and 10, seeds 100-101); the test holds
+      out subjects 1-8 one at a time over seeds 0..N-1, paired by subject. The full procedure,
+      grids and interval are in ``federated_fml.py``'s docstring.
    Highest score wins (ties: the first listed). The same choices serve the time-series set;
    every other knob is the framework's default, fixed before any run.
 2. Every reported number is then measured on the test split over seeds 0..N-1 (partition,
@@ -938,12 +943,18 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "partition: one subject per client, all 10 per round (Dirichlet-free: the shift is the "
         "wearer). The server keeps 30% of the training split (the FTL "
         "backbone's pretraining data; the validation set for selection). FML holds out 2 "
-        "clients for few-shot personalisation and trains on the rest. "
+        "clients for few-shot personalisation and trains on the rest (its second comparison, "
+        "on watch-exercises, holds out one wearer at a time: see below). "
         "Device: stm32h7a3 (Cortex-M7, 280 MHz, 1.4 MB SRAM). Runs use Flower's objects on the "
         "in-process grid; see the engine check below.",
         "",
         selection_text(p, R, E),
         "",
+        *(
+            [fml_watch.selection_text(p["selection"]["fml-watch"]), ""]
+            if "fml-watch" in p["selection"]
+            else []
+        ),
         "Cells: median [95% interval]. Channel draws are heavy-tailed (one far or faded client "
         "sets a round's time), so the medians are the robust figure. FL and FedProx share "
         "partitions, selections and channels seed by seed (paired).",
@@ -971,6 +982,9 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         f"{_verdict(fml['diff_mean'] > 0)} vs 2 epochs; "
         f"{_verdict(fml_eq['diff_mean'] > 0)} at equal steps |",
     ]
+    watch_rows = []
+    if "fml_watch" in c and "fml-watch" in p["selection"]:
+        watch_rows = fml_watch.target_rows(c["fml_watch"], p["selection"]["fml-watch"])
     split_rows = []
     for row, name in (("fsl", "SplitFed v1"), ("fsl-v2", "SplitFed v2")):
         d, r = c[f"{row}_vs_sl"], c[f"sl_over_{row}_time_per_epoch"]
@@ -1004,6 +1018,7 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         f"{_verdict(fedprox_ok)} (by the mean; "
         f"{'significant' if fp['diff_lo'] > 0 else 'not significant'}) |",
         *fml_rows,
+        *watch_rows,
         *split_rows,
         f"| Network-aware selection cuts simulated round time vs random at equal accuracy "
         f"(within 1 point) | random / aware time per round {aware_t['median']:.2f}x "
@@ -1013,6 +1028,7 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "",
         why_text(p, R, E),
         "",
+        *([fml_watch.reading(c["fml_watch"]), ""] if "fml_watch" in c else []),
     ]
     ffm = [r for r in p["ffm"] if "error" not in r]
     if ffm:

@@ -23,6 +23,10 @@ Procedure (fixed before any run; ``bench_federated.py`` step 1d and 2):
   verdict is the paired t-interval with Nadeau-Bengio's correction (test/train ratio 1/9); the
   uncorrected one is reported alongside. Decided before any test-split run; the test runs are run
   once with the validation choices and reported whatever they show.
+- Control (added after the validation choices, before any test-split run): validation chose an
+  outer step of 1 in both label settings, and Reptile with eps = 1 and no server momentum *is*
+  FedAvg of the same inner loop (``test_frameworks.py``), so the test also runs FedAvg with
+  Reptile's chosen inner loop (rate 0.05, its momentum and steps): "equal steps", as on mnist5k.
 """
 
 from __future__ import annotations
@@ -86,12 +90,22 @@ def select(run_jobs: Callable, rounds: int, workers: int, log: Callable) -> dict
 
 
 def plan(sel: dict[str, Any], seeds: list[int], rounds: int) -> list[tuple]:
-    """The test runs: every label setting x test fold x seed, FML and FedAvg+FT."""
-    return [
-        (_name(label, fw, fold), fw, SETTING, seed, rounds,
-         _kw(label, fold, sel[label][fw]["chosen"]))
-        for label in LABELS for fw in ("fml", "fl") for fold in TEST_FOLDS for seed in seeds
-    ]  # fmt: skip
+    """The test runs: every label setting x test fold x seed, FML, FedAvg+FT at its own choice
+    and FedAvg+FT at Reptile's inner loop (``fleq``: equal steps)."""
+    jobs = []
+    for label in LABELS:
+        inner = {k: sel[label]["fml"]["chosen"][k] for k in ("momentum", "local_steps")}
+        kws = {"fml": sel[label]["fml"]["chosen"], "fl": sel[label]["fl"]["chosen"],
+               "fleq": {"lr": FML_INNER_LR, **inner}}  # fmt: skip
+        jobs += [
+            (_name(label, fw, fold), "fl" if fw == "fleq" else fw, SETTING, seed, rounds,
+             _kw(label, fold, kw))
+            for fw, kw in kws.items() for fold in TEST_FOLDS for seed in seeds
+        ]  # fmt: skip
+    return jobs
+
+
+FML_INNER_LR = 0.05  # Reptile's inner rate (FMLConfig's default lr), not tuned
 
 
 def collect(res: dict[str, list[dict]], old: dict | None) -> dict[str, Any] | None:
@@ -122,7 +136,13 @@ def compare(fml_watch: dict[str, Any]) -> dict[str, Any]:
         a, b = _per_subject(by_fw["fml"], "after"), _per_subject(by_fw["fl"], "after")
         a0, b0 = _per_subject(by_fw["fml"], "before"), _per_subject(by_fw["fl"], "before")
         plain, nb = paired(a, b), paired(a, b, test_train_ratio=TEST_TRAIN_RATIO)
-        out[label] = {
+        eq = {}
+        if "fleq" in by_fw:
+            c = _per_subject(by_fw["fleq"], "after")
+            e = paired(a, c, test_train_ratio=TEST_TRAIN_RATIO).difference
+            eq = {"fl_equal_steps": c, "eq_diff_mean": e.mean, "eq_diff_lo": e.ci_low,
+                  "eq_diff_hi": e.ci_high}  # fmt: skip
+        out[label] = eq | {
             "fml": a, "fl": b, "fml_before": a0, "fl_before": b0,
             "diff_mean": plain.difference.mean,
             "diff_lo": nb.difference.ci_low, "diff_hi": nb.difference.ci_high, "p": nb.p_value,
@@ -167,6 +187,21 @@ def _diff(d: dict) -> str:
     )
 
 
+def _eqd(d: dict) -> dict:
+    return {"diff_mean": d["eq_diff_mean"], "diff_lo": d["eq_diff_lo"], "diff_hi": d["eq_diff_hi"]}
+
+
+def _eq(d: dict) -> str:
+    if "fl_equal_steps" not in d:
+        return ""
+    e = _eqd(d)
+    return (
+        f"; at equal local steps (FedAvg with Reptile's chosen inner loop) FedAvg+FT "
+        f"{100 * np.mean(d['fl_equal_steps']):.2f}%, difference {100 * e['diff_mean']:+.2f} "
+        f"[{100 * e['diff_lo']:+.2f}, {100 * e['diff_hi']:+.2f}] (corrected)"
+    )
+
+
 def verdict(d: dict) -> str:
     if d["diff_lo"] > 0:
         return "**met**"
@@ -187,6 +222,26 @@ def target_rows(cmp: dict[str, Any], sel: dict[str, Any]) -> list[str]:
             f"(Reptile {_g(sel[label]['fml']['chosen'], 'fml')}; FedAvg "
             f"{_g(sel[label]['fl']['chosen'], 'fl')}); before fine-tuning "
             f"{100 * np.mean(d['fml_before']):.1f}% vs {100 * np.mean(d['fl_before']):.1f}%; "
-            f"mean paired difference {_diff(d)} | {verdict(d)} |"
+            f"mean paired difference {_diff(d)}{_eq(d)} | {verdict(d)} vs FedAvg's own choice"
+            + (f"; {verdict(_eqd(d))} at equal steps" if "fl_equal_steps" in d else "")
+            + " |"
         )
     return rows
+
+
+def reading(cmp: dict[str, Any]) -> str:
+    """This run's numbers per subject, then the reading (written after seeing them)."""
+    parts = []
+    for label, d in cmp.items():
+        diffs = ", ".join(f"{100 * (a - b):+.1f}" for a, b in zip(d["fml"], d["fl"], strict=True))
+        parts.append(
+            f"{label}: before fine-tuning FML {100 * np.mean(d['fml_before']):.1f}% vs FedAvg "
+            f"{100 * np.mean(d['fl_before']):.1f}% on the held-out wearer's query windows; "
+            f"fine-tuning adds {100 * (np.mean(d['fml']) - np.mean(d['fml_before'])):+.1f} vs "
+            f"{100 * (np.mean(d['fl']) - np.mean(d['fl_before'])):+.1f} points; FML - FedAvg+FT "
+            f"per held-out subject 1-8 (mean of 3 seeds): {diffs}."
+        )
+    return "**FML on held-out wearers** (watch-exercises). " + " ".join(parts) + " " + READING
+
+
+READING = ""  # written after reading the test numbers
