@@ -27,6 +27,11 @@ Procedure (written here, followed by the code below):
       clients' few-shot accuracy after fine-tuning on seed 100, whose partition (hence
       held-out clients) no reported run uses. Fine-tuning is the same fixed budget for FML and
       FedAvg (5 plain-SGD steps at 0.05 on 20% of each held-out client's data).
+   d. The second FML comparison (held-out wearers of watch-exercises, shared and per-wearer
+      labels; ``--select fml-watch``): FedAvg + fine-tuning and Reptile each choose from their
+      own grid on validation folds (held-out subjects 9 and 10, seeds 100-101); the test holds
+      out subjects 1-8 one at a time over seeds 0..N-1, paired by subject. The full procedure,
+      grids and interval are in ``federated_fml.py``'s docstring.
    Highest score wins (ties: the first listed). The same choices serve the time-series set;
    every other knob is the framework's default, fixed before any run.
 2. Every reported number is then measured on the test split over seeds 0..N-1 (partition,
@@ -52,6 +57,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import federated_fml as fml_watch  # noqa: E402
 from report import median, write_section  # noqa: E402
 
 from tinylarge.integrate.federated.fml import FMLConfig  # noqa: E402
@@ -251,15 +257,21 @@ def select_fml(sel: dict, args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds, "seeds": list(SELECT_SEEDS)}  # fmt: skip
 
 
+def select_fml_watch(sel: dict, args: argparse.Namespace) -> dict[str, Any]:
+    """The second FML comparison's choices (``federated_fml``: both grids, validation folds)."""
+    return fml_watch.select(run_jobs, args.rounds, args.workers, log)
+
+
 PARTS = {
     "fedavg": select_fedavg,
     "split": select_split,
     "fml": select_fml,
+    "fml-watch": select_fml_watch,
 }
 
 
 NEEDS = {"fedavg": {"fl", "fedprox", "fml", "aware"}, "split": {"sl", "fsl", "fsl-v2"}}
-NEEDS["fml"] = {"fml"}
+NEEDS["fml"] = NEEDS["fml-watch"] = {"fml"}
 
 
 def select(parts: set[str], args: argparse.Namespace, only: set[str]) -> dict[str, Any]:
@@ -464,7 +476,7 @@ def main() -> None:
                          f"{old['args'].get(key)}; rerun everything instead")  # fmt: skip
     jobs = [
         j
-        for j in plan(args, chosen)
+        for j in plan(args, chosen, selection)
         if (not only or group_of(j[0]) in only) and (not settings or j[2] in settings)
     ]
     if not only or "ftl" in only:
@@ -511,7 +523,7 @@ def _names(text: str, valid: list[str] | dict, what: str) -> set[str]:
     return names
 
 
-def plan(args: argparse.Namespace, chosen: dict[str, dict]) -> list[tuple]:
+def plan(args: argparse.Namespace, chosen: dict[str, dict], selection: dict) -> list[tuple]:
     """Every run of the benchmark as ``(name, framework, setting, seed, rounds, kwargs)``."""
     seeds, R, E = list(range(args.seeds)), args.rounds, args.sl_epochs
     jobs = []
@@ -533,6 +545,9 @@ def plan(args: argparse.Namespace, chosen: dict[str, dict]) -> list[tuple]:
     jobs += [
         ("fl_aware", "fl", "mnist5k", s, R, {"selection": NETWORK_AWARE, "lr": lr}) for s in seeds
     ]
+    # ... and the second FML comparison: held-out wearers of watch-exercises (federated_fml)
+    if "fml-watch" in selection:
+        jobs += fml_watch.plan(selection["fml-watch"], seeds, R)
     # 5. FFM on the alarm-text task
     jobs += [("ffm", "ffm", "ffm", s, R, {}) for s in seeds]
     # longest first, so the pool ends together
@@ -548,6 +563,8 @@ def plan(args: argparse.Namespace, chosen: dict[str, dict]) -> list[tuple]:
 
 def group_of(name: str) -> str:
     """The ``--only`` group of a job name (``mnist5k/fsl-v2`` -> ``fsl-v2``)."""
+    if name.startswith("fmlw/"):
+        return "fml"
     if "/" in name:
         return name.split("/", 1)[1]
     return {"fl_holdout": "fml", "fl_holdout_eq": "fml", "fl_aware": "aware"}.get(name, name)
@@ -574,6 +591,8 @@ def assemble(res: dict[str, list[dict]], old: dict | None) -> dict[str, Any]:
             out[key] = old[key]
         else:
             sys.exit(f"no runs of {name} in {OUT.name}: add {group_of(name)} to --only")
+    if (watch := fml_watch.collect(res, old)) is not None:
+        out["fml_watch"] = watch
     if old is not None and "sl_rate_005" in old:  # SL at SplitFed's rate, kept for comparison
         out["sl_rate_005"] = old["sl_rate_005"]
     return out
@@ -622,6 +641,8 @@ def compare(payload: dict[str, Any]) -> tuple[dict, dict]:
     cmp["fml_before_vs_fedavg_before"] = pair_line(
         "fml - fedavg before fine-tuning", before["fml"], before["fl"]
     )
+    if payload.get("fml_watch"):
+        cmp["fml_watch"] = fml_watch.compare(payload["fml_watch"])
     for row in ("fsl", "fsl-v2"):
         cmp[f"{row}_vs_sl"] = pair_line(f"{row} - sl", acc(m[row]), acc(m["sl"]))
         ratio = [
@@ -938,12 +959,18 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "partition: one subject per client, all 10 per round (Dirichlet-free: the shift is the "
         "wearer). The server keeps 30% of the training split (the FTL "
         "backbone's pretraining data; the validation set for selection). FML holds out 2 "
-        "clients for few-shot personalisation and trains on the rest. "
+        "clients for few-shot personalisation and trains on the rest (its second comparison, "
+        "on watch-exercises, holds out one wearer at a time: see below). "
         "Device: stm32h7a3 (Cortex-M7, 280 MHz, 1.4 MB SRAM). Runs use Flower's objects on the "
         "in-process grid; see the engine check below.",
         "",
         selection_text(p, R, E),
         "",
+        *(
+            [fml_watch.selection_text(p["selection"]["fml-watch"]), ""]
+            if "fml-watch" in p["selection"]
+            else []
+        ),
         "Cells: median [95% interval]. Channel draws are heavy-tailed (one far or faded client "
         "sets a round's time), so the medians are the robust figure. FL and FedProx share "
         "partitions, selections and channels seed by seed (paired).",
@@ -971,6 +998,9 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         f"{_verdict(fml['diff_mean'] > 0)} vs 2 epochs; "
         f"{_verdict(fml_eq['diff_mean'] > 0)} at equal steps |",
     ]
+    watch_rows = []
+    if "fml_watch" in c and "fml-watch" in p["selection"]:
+        watch_rows = fml_watch.target_rows(c["fml_watch"], p["selection"]["fml-watch"])
     split_rows = []
     for row, name in (("fsl", "SplitFed v1"), ("fsl-v2", "SplitFed v2")):
         d, r = c[f"{row}_vs_sl"], c[f"sl_over_{row}_time_per_epoch"]
@@ -1004,6 +1034,7 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         f"{_verdict(fedprox_ok)} (by the mean; "
         f"{'significant' if fp['diff_lo'] > 0 else 'not significant'}) |",
         *fml_rows,
+        *watch_rows,
         *split_rows,
         f"| Network-aware selection cuts simulated round time vs random at equal accuracy "
         f"(within 1 point) | random / aware time per round {aware_t['median']:.2f}x "
@@ -1014,6 +1045,7 @@ def section(p: dict, seeds: list[int], R: int) -> str:
         "",
         why_text(p, R, E),
         "",
+        *([fml_watch.reading(c["fml_watch"]), ""] if "fml_watch" in c else []),
     ]
     ffm = [r for r in p["ffm"] if "error" not in r]
     if ffm:

@@ -74,6 +74,21 @@ def test_reptile_with_a_unit_outer_step_is_fedavg_of_the_same_inner_loop(local_g
     assert p["finetune_steps"] == 5 and 0 <= p["accuracy_after"] <= 1 and len(p["clients"]) == 1
 
 
+def test_a_holdout_fold_trains_on_the_other_clients_and_personalises_it_alone(local_grid):
+    config = FMLConfig(
+        dataset="digits", n_clients=4, rounds=2, local_steps=3, n_holdout_clients=1,
+        holdout="fold:1", label_map="per-client", seed=4,
+    )  # fmt: skip
+    result, grid = _run(fml, config, local_grid)
+    to = {
+        kind: {grid.nodes[m.metadata.dst_node_id] for m in grid.sent
+               if m.metadata.message_type == kind}
+        for kind in ("train", "evaluate")
+    }  # fmt: skip
+    assert to == {"train": {0, 2, 3}, "evaluate": {1}}
+    assert len(result.personalised["clients"]) == 1
+
+
 def test_split_learning_and_splitfed_move_the_same_bytes_splitfed_faster(local_grid):
     base = dict(dataset="digits", n_clients=3, rounds=1, seed=4, batch_size=16)
     results = {

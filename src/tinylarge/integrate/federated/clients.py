@@ -4,8 +4,11 @@ alone, so a ClientApp on any SuperNode (or Ray worker) rebuilds its own share wi
 The LargeML server keeps ``server_fraction`` of the training data (stratified; only FTL's server
 uses it, to train the teacher and distil the backbone); the clients share the rest by the
 config's partition (:mod:`tinylarge.data.partition`). Held-out clients (the last
-``n_holdout_clients``) never train: their data splits into a support set (few-shot fine-tuning)
-and a query set (personalised accuracy).
+``n_holdout_clients``, or the fold ``holdout`` names) never train: their data splits into a
+support set (few-shot fine-tuning) and a query set (personalised accuracy). With ``label_map =
+"per-client"`` every client's labels go through its own seeded permutation of the classes (each
+client a task of its own, as in Reptile's Omniglot tasks: users mapping the same gestures to
+their own commands), support and query alike.
 """
 
 from __future__ import annotations
@@ -114,6 +117,17 @@ def support_query(idx: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarr
     return np.sort(order[:n_support]), np.sort(order[n_support:])
 
 
+def label_permutation(config: FederatedConfig, client: int, n_classes: int) -> np.ndarray:
+    """Client ``client``'s label map (``perm[y]`` is its label of class ``y``): the identity when
+    labels are shared, else a permutation seeded by (run seed, client)."""
+    if config.label_map == "shared":
+        return np.arange(n_classes)
+    return np.random.default_rng([config.seed, client, _LABEL_TAG]).permutation(n_classes)
+
+
+_LABEL_TAG = 7  # keeps the label maps' stream apart from the other per-client seeds
+
+
 @lru_cache(maxsize=64)
 def _share(config_json: str, client: int) -> ClientShare:
     from tinylarge.integrate.federated.config import config_from_json
@@ -121,16 +135,17 @@ def _share(config_json: str, client: int) -> ClientShare:
     config = config_from_json(config_json)
     dataset = load_split(config.dataset, config.split_seed)
     idx = partition_indices(dataset, config)[client]
+    labels = label_permutation(config, client, dataset.info.n_classes)[dataset.y_train]
     if client in config.holdout_clients:
         support, query = support_query(idx, config.support_fraction, config.seed + client)
         return ClientShare(
             client,
             dataset.x_train[support],
-            dataset.y_train[support],
+            labels[support],
             dataset.x_train[query],
-            dataset.y_train[query],
+            labels[query],
         )
-    return ClientShare(client, dataset.x_train[idx], dataset.y_train[idx])
+    return ClientShare(client, dataset.x_train[idx], labels[idx])
 
 
 def client_share(config: FederatedConfig, client: int) -> ClientShare:

@@ -56,6 +56,20 @@ def parse_partition(text: str) -> tuple[str, float | None]:
     raise TinylargeError(f"unknown partition {text!r}; valid: {valid}")
 
 
+def parse_holdout(text: str, n_clients: int, n_holdout: int) -> list[int]:
+    """The held-out client ids: ``"last"`` -> the last ``n_holdout``; ``"fold:K"`` -> clients
+    ``K*n_holdout .. K*n_holdout + n_holdout - 1`` (distinct folds hold out disjoint clients, so
+    validation and test can use different held-out clients of a deterministic partition)."""
+    n_folds = n_clients // n_holdout if n_holdout else 0
+    kind, _, arg = text.partition(":")
+    if kind == "last" and not arg:
+        return list(range(n_clients - n_holdout, n_clients))
+    if kind == "fold" and arg.isdigit() and int(arg) < n_folds:
+        return list(range(int(arg) * n_holdout, (int(arg) + 1) * n_holdout))
+    valid = f"last, fold:K with K in 0..{n_folds - 1}" if n_folds else "last (no held-out clients)"
+    raise TinylargeError(f"unknown holdout {text!r}; valid: {valid}")
+
+
 def _check_partition(text: str) -> str:
     parse_partition(text)
     return text
@@ -167,6 +181,16 @@ class FederatedConfig(BaseModel):
     n_holdout_clients: int = Field(
         0, ge=0, description="clients kept out of training, for personalisation"
     )
+    holdout: str = Field(
+        "last",
+        description="which clients are held out: 'last' (the last n_holdout_clients) or 'fold:K'"
+        " (the K-th block of n_holdout_clients consecutive clients)",
+    )
+    label_map: Literal["shared", "per-client"] = Field(
+        "shared",
+        description="'per-client': every client sees the classes under its own seeded"
+        " permutation of the labels (its own task); the metric is then held-out few-shot accuracy",
+    )
     finetune_steps: int = Field(5, ge=0, description="local steps of few-shot personalisation")
     finetune_lr: float = Field(0.05, gt=0, description="plain-SGD rate of the personalisation")
     support_fraction: float = Field(
@@ -199,6 +223,11 @@ class FederatedConfig(BaseModel):
             raise ValueError(
                 f"client_arrays live in this process: engine must be inprocess, not {self.engine}"
             )
+        if self.client_arrays is not None and self.label_map != "shared":
+            raise ValueError("label_map 'per-client' relabels a dataset partition; client_arrays"
+                             " bring their own labels: use label_map 'shared'")  # fmt: skip
+        if self.holdout != "last":
+            parse_holdout(self.holdout, self.n_clients, self.n_holdout_clients)
         n_train = self.n_clients - self.n_holdout_clients
         if self.clients_per_round is not None and self.clients_per_round > n_train:
             raise ValueError(
@@ -208,12 +237,14 @@ class FederatedConfig(BaseModel):
 
     @property
     def training_clients(self) -> list[int]:
-        """Client ids that train; the last ``n_holdout_clients`` are held out."""
-        return list(range(self.n_clients - self.n_holdout_clients))
+        """Client ids that train: all but :attr:`holdout_clients`."""
+        held = set(self.holdout_clients)
+        return [c for c in range(self.n_clients) if c not in held]
 
     @property
     def holdout_clients(self) -> list[int]:
-        return list(range(self.n_clients - self.n_holdout_clients, self.n_clients))
+        """Client ids kept out of training (by ``holdout``: the last ones, or a fold)."""
+        return parse_holdout(self.holdout, self.n_clients, self.n_holdout_clients)
 
     @property
     def n_selected(self) -> int:
