@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinylarge.data import list_datasets, load_dataset
-from tinylarge.data.registry import dataset_names, stratified_split
+from tinylarge.data.registry import dataset_names, recording_split, stratified_split
 from tinylarge.errors import UnknownNameError
 
 EXPECTED = {  # name: (input_shape, n_classes, n_samples) as published by the source packages
@@ -82,3 +82,35 @@ def test_watch_subjects_each_hold_every_exercise():
     assert len(subjects) == 10
     for s in subjects:
         assert set(ds.y_train[ds.groups_train == s]) == set(range(7))
+
+
+def test_a_recording_split_keeps_every_recording_whole_and_each_class_near_its_fraction():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(5, 30, 60)
+    recordings = np.repeat(np.arange(60), sizes)
+    y = np.repeat(np.arange(60) % 4, sizes)  # one class per recording
+    train, test = recording_split(y, recordings, 0.3, seed=2)
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(len(y)))
+    assert not set(recordings[train]) & set(recordings[test])
+    for c in range(4):
+        n_c, t_c = np.count_nonzero(y == c), np.count_nonzero(y[test] == c)
+        assert abs(t_c - 0.3 * n_c) <= sizes.max() / 2 + 1e-9  # within half a recording
+    assert not np.array_equal(test, recording_split(y, recordings, 0.3, seed=3)[1])
+
+
+def test_watch_test_windows_come_from_recordings_no_training_window_comes_from():
+    """Windows of one recording are near-copies (one set of repetitions): a window-level split
+    would score memory of the recording, not recognition of the exercise."""
+    from tinylarge.data.sources import watch_exercises, watch_recordings
+
+    _, y, subjects, _ = watch_exercises()
+    recordings = watch_recordings()
+    assert len(recordings) == len(y) and len(np.unique(recordings)) == 140
+    for seed in (0, 1):
+        train, test = recording_split(y, recordings, 0.3, seed, subjects)
+        assert not set(recordings[train]) & set(recordings[test])
+        pairs = set(zip(subjects[train], y[train], strict=True))
+        assert pairs == set(zip(subjects, y, strict=True))  # every subject keeps every exercise
+        ds = load_dataset("watch-exercises", seed=seed)
+        assert len(ds.y_test) == len(test) == ds.info.n_test
+        assert 0.25 < len(test) / len(y) < 0.35

@@ -63,6 +63,17 @@ class _Entry:
     source: str
     license: str
     description: str
+    # recording (or session) of each sample, when samples are windows of longer recordings: the
+    # test split then keeps recordings whole (windows of one recording are near-duplicates)
+    recordings: Callable[[], np.ndarray] | None = None
+
+    def split(
+        self, y: np.ndarray, seed: int, groups: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Train and test indices of the dataset's split for ``seed``."""
+        if self.recordings is None:
+            return stratified_split(y, self.test_fraction, seed)
+        return recording_split(y, self.recordings(), self.test_fraction, seed, groups)
 
 
 _AEON = "aeon (UCR/UEA archive files bundled in the wheel)"
@@ -117,7 +128,8 @@ _REGISTRY: dict[str, _Entry] = {
         "seglearn (Burns et al. 2018 smartwatch study, bundled in the wheel)",
         "seglearn BSD-3-Clause (data by its author; cite arXiv:1802.01489)",
         "smartwatch accelerometer + gyroscope (6 axes x 2 s at 50 Hz), 7 shoulder exercises,"
-        " 10 subjects (group = subject)",
+        " 10 subjects (group = subject; test split by whole recordings)",
+        recordings=sources.watch_recordings,
     ),
     "acsf1": _Entry(
         sources.acsf1,
@@ -142,25 +154,23 @@ def _entry(name: str) -> _Entry:
         raise UnknownNameError("dataset", name, _REGISTRY) from None
 
 
-def _info(name: str, entry: _Entry, x: np.ndarray, y: np.ndarray, groups: object) -> DatasetInfo:
+def _info(
+    name: str, entry: _Entry, x: np.ndarray, y: np.ndarray, groups: object, n_test: int
+) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         kind=entry.kind,
         input_shape=tuple(int(d) for d in x.shape[1:]),  # type: ignore[arg-type]
         n_classes=int(y.max()) + 1,
         n_samples=int(len(y)),
-        n_train=int(len(y)) - _n_test(y, entry.test_fraction),
-        n_test=_n_test(y, entry.test_fraction),
+        n_train=int(len(y)) - n_test,
+        n_test=n_test,
         test_fraction=entry.test_fraction,
         source=entry.source,
         license=entry.license,
         description=entry.description,
         has_groups=groups is not None,
     )
-
-
-def _n_test(y: np.ndarray, test_fraction: float) -> int:
-    return sum(int(round(test_fraction * n)) for n in np.bincount(y) if n)
 
 
 def stratified_split(
@@ -177,15 +187,51 @@ def stratified_split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+def recording_split(
+    y: np.ndarray,
+    recordings: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, test)`` with every recording wholly on one side: per class, recordings
+    in a seeded order go to test until the class's test windows reach ``test_fraction`` of its
+    windows (the recording that crosses the mark goes only if that lands closer to it). With
+    ``groups`` (subjects), a recording is skipped when it is its group's last one of the class
+    left in training, so every subject keeps every class it has. Every recording holds one
+    class."""
+    rng = np.random.default_rng(seed)
+    test: list[int] = []
+    for c in np.unique(y):
+        recs = rng.permutation(np.unique(recordings[y == c]))
+        size = {r: np.count_nonzero(recordings == r) for r in recs}
+        group = {r: None if groups is None else groups[recordings == r][0] for r in recs}
+        left = {g: sum(group[r] == g for r in recs) for g in set(group.values())}
+        goal, taken = test_fraction * sum(size.values()), 0
+        for r in recs:
+            if taken >= goal:
+                break
+            if groups is not None and left[group[r]] <= 1:
+                continue
+            if goal - taken < taken + size[r] - goal:  # stopping short is closer to the goal
+                break
+            test.append(int(r))
+            taken += size[r]
+            left[group[r]] -= 1
+    is_test = np.isin(recordings, test)
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
 def load_dataset(name: str, seed: int = 0) -> Dataset:
-    """Load a bundled dataset, split it with ``seed`` (stratified) and normalise by train stats.
+    """Load a bundled dataset, split it with ``seed`` (stratified; by whole recordings where the
+    samples are windows of recordings) and normalise by train stats.
 
     Images use one global mean/std; time series one mean/std per channel (sensor axis).
     """
     entry = _entry(name)
     x, y, groups, class_names = entry.loader()
-    info = _info(name, entry, x, y, groups)
-    train, test = stratified_split(y, entry.test_fraction, seed)
+    train, test = entry.split(y, seed, groups)
+    info = _info(name, entry, x, y, groups, n_test=len(test))
     axes = (0, 1, 2, 3) if entry.kind == "image" else (0, 2, 3)
     mean = x[train].mean(axis=axes, keepdims=True)[0]
     std = x[train].std(axis=axes, keepdims=True)[0] + 1e-6
@@ -209,9 +255,10 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
 
 
 def list_datasets() -> list[DatasetInfo]:
-    """Metadata of every bundled dataset (loads each once to report true sizes)."""
+    """Metadata of every bundled dataset (loads each once to report true sizes; a split by
+    recordings reports seed 0's)."""
     infos = []
     for name, entry in _REGISTRY.items():
         x, y, groups, _ = entry.loader()
-        infos.append(_info(name, entry, x, y, groups))
+        infos.append(_info(name, entry, x, y, groups, n_test=len(entry.split(y, 0, groups)[1])))
     return infos

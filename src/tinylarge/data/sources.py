@@ -106,6 +106,16 @@ def watch_exercises() -> RawData:
     return x, np.concatenate(ys), np.concatenate(subjects), [str(v) for v in d["y_labels"]]
 
 
+def watch_recordings() -> np.ndarray:
+    """The recording each :func:`watch_exercises` window was cut from (0..139, one subject, arm
+    and exercise each): windows of one recording are near-copies of each other (the same set of
+    repetitions), so a test split must keep recordings whole."""
+    from seglearn.datasets import load_watch
+
+    n = [series.shape[0] // WATCH_WINDOW for series in load_watch()["X"]]
+    return np.repeat(np.arange(len(n)), n)
+
+
 def acsf1() -> RawData:
     """Appliance power draw (ACS-F1): one hour at 1 sample per ~2.5 s, 10 appliance types."""
     x, y, names = _fixed_series("ACSF1")
