@@ -339,7 +339,10 @@ def section(s: dict[str, Any], earlier: dict[str, Any] | None, other: dict | Non
             f"pairs: time per round {t['mean']:.2f}x [{t['lo']:.2f}, {t['hi']:.2f}] (every "
             f"pair >= {t['min']:.2f}x); accuracy {100 * f.mean:+.2f} points "
             f"[{100 * f.ci_low:+.2f}, {100 * f.ci_high:+.2f}] final, {100 * c.mean:+.2f} "
-            f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}] on the last {CYCLE} rounds' mean.",
+            f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}] on the last {CYCLE} rounds' mean. "
+            "Those seeds' partitions, initialisations and channels are also the validation "
+            "seeds of step 2 (scored there on the server's share of the training data, not the "
+            "test split), so the clean test of the choice is seeds 5-9 alone, above.",
         ]
     if s.get("bound"):
         bd = s["bound"]
