@@ -33,7 +33,13 @@ from tinylarge.integrate.calibration import (
     calibrate_on_validation,
 )
 from tinylarge.integrate.pattern import DeviceName, ExistingFile, PatternIO, PatternResult
-from tinylarge.tiny.layout import DevicePart, FlattenChannelsLast, requantize, to_torch_layout
+from tinylarge.tiny.layout import (
+    DevicePart,
+    FlattenChannelsLast,
+    requantize,
+    to_model_layout,
+    to_torch_layout,
+)
 from tinylarge.train import TrainConfig, fit
 from tinylarge.train.stats import mean_ci
 
@@ -128,9 +134,8 @@ def deploy_exit(
     """Quantize A / E / B, run them in TFLM on ``x`` (default: the test set): (graphs, exit
     logits, final logits)."""
     from tinylarge.integrate.split import server_part
-    from tinylarge.tiny.layout import to_model_layout
     from tinylarge.tiny.quantize import quantize_model
-    from tinylarge.tiny.runtime import TflmRuntime, quantize
+    from tinylarge.tiny.runtime import TflmRuntime
 
     k = config.exit_after
     rng = np.random.default_rng(config.seed)
@@ -147,10 +152,18 @@ def deploy_exit(
         "B": quantize_model(server_part(net, k), f_cal, workdir / "exit_B.tflite"),
     }
     rt = {name: TflmRuntime(p) for name, p in paths.items()}
-    x = dataset.x_test if x is None else x
-    xq = quantize(to_model_layout(x), rt["A"].input_scale, rt["A"].input_zero_point)
-    act = rt["A"].invoke_int8(xq)
-    return paths, _int8_logits(act, rt["A"], rt["E"]), _int8_logits(act, rt["A"], rt["B"])
+    return paths, *exit_logits(rt, dataset.x_test if x is None else x)
+
+
+def exit_logits(rt: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(exit logits, final logits)`` of the int8 graphs ``rt["A"]``, ``rt["E"]``,
+    ``rt["B"]`` (TFLM runtimes) on float NCHW inputs ``x``: A runs once, E and B on its int8
+    activation."""
+    from tinylarge.tiny.runtime import quantize
+
+    a = rt["A"]
+    act = a.invoke_int8(quantize(to_model_layout(x), a.input_scale, a.input_zero_point))
+    return _int8_logits(act, a, rt["E"]), _int8_logits(act, a, rt["B"])
 
 
 def run_early_exit(config: EarlyExitConfig, **io: Unpack[PatternIO]) -> EarlyExitResult:

@@ -31,7 +31,7 @@ import torch
 
 from tinylarge.errors import TinylargeError
 from tinylarge.tiny.gates import Gate, gate_scores
-from tinylarge.tiny.layout import requantize, to_model_layout, to_torch_layout
+from tinylarge.tiny.layout import to_model_layout, to_torch_layout
 
 PATTERN_KINDS = ("early-exit", "split")
 FIXED_NOTE = (
@@ -95,17 +95,11 @@ class ExitDeployment:
 
     def logits(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(exit logits, final logits)`` of the int8 graphs on float NCHW inputs ``x``."""
-        from tinylarge.tiny.runtime import dequantize, quantize
+        from tinylarge.integrate.early_exit import exit_logits
 
         if not self._rt:
             self._rt.update({k: _runtime(p) for k, p in self.paths.items()})
-        a, e, b = self._rt["A"], self._rt["E"], self._rt["B"]
-        act = a.invoke_int8(quantize(to_model_layout(x), a.input_scale, a.input_zero_point))
-        out = []
-        for dst in (e, b):
-            q = dst.invoke_int8(requantize(act, a, dst))
-            out.append(dequantize(q, dst.output_scale, dst.output_zero_point).reshape(len(x), -1))
-        return out[0], out[1]
+        return exit_logits(self._rt, x)
 
 
 @dataclass
